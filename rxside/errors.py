@@ -1,0 +1,2 @@
+class ReceiverError(Exception):
+    """Bad input the receiver cannot start on (missing file, bad metadata): one line for the user."""

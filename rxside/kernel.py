@@ -1,0 +1,182 @@
+"""Delivery to a Bitcoin Core data directory through libbitcoinkernel (py-bitcoinkernel, ``pbk``).
+
+A block reaches ``process_block`` only after the context-free checks (size, proof of work, merkle
+root, transactions) pass, so a forged block is never stored. Blocks whose parent the node does not
+know wait in a bounded reorder buffer. ``process_block`` returning True means "stored as new", not
+"valid": a block counts as validated only once it is on the active chain.
+
+Layout follows Bitcoin Core: mainnet in ``DIR``, the other chains in ``DIR/testnet3``,
+``DIR/testnet4``, ``DIR/signet``, ``DIR/regtest`` (each with ``blocks/`` and ``chainstate/``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pbk
+from pbk.capi import KernelOpaquePtr
+
+CHAINS = {
+    "main": (pbk.ChainType.MAINNET, ""),
+    "testnet": (pbk.ChainType.TESTNET, "testnet3"),
+    "testnet4": (pbk.ChainType.TESTNET_4, "testnet4"),
+    "signet": (pbk.ChainType.SIGNET, "signet"),
+    "regtest": (pbk.ChainType.REGTEST, "regtest"),
+}
+
+
+def kernel_block(raw: bytes) -> pbk.Block:
+    """``pbk.Block(raw)`` copies byte by byte (about 70 ms/MB); ``from_buffer_copy`` takes ~1 ms."""
+    block = pbk.Block.__new__(pbk.Block)
+    KernelOpaquePtr.__init__(block, (ctypes.c_ubyte * len(raw)).from_buffer_copy(raw), len(raw))
+    return block
+
+
+def block_hash(raw: bytes) -> bytes:
+    return hashlib.sha256(hashlib.sha256(raw[:80]).digest()).digest()
+
+
+def display_hex(hash_internal: bytes) -> str:
+    return hash_internal[::-1].hex()
+
+
+@dataclass
+class DeliveryStats:
+    blocks_validated: int = 0
+    blocks_rejected: int = 0
+    blocks_duplicate: int = 0
+    blocks_waiting: int = 0  # still in the reorder buffer (parent never arrived)
+    blocks_dropped: int = 0  # pushed out of a full reorder buffer
+
+
+class ChainDelivery:
+    """Validates blocks with libbitcoinkernel and stores the valid ones in a Core datadir."""
+
+    def __init__(self, datadir: str | Path, chain: str, reorder_blocks: int = 2048, reorder_bytes: int = 256 << 20):
+        if chain not in CHAINS:
+            raise ValueError(f"unknown chain {chain!r}; choose from {', '.join(CHAINS)}")
+        chain_type, subdir = CHAINS[chain]
+        self.chain = chain
+        self.chain_dir = Path(datadir) / subdir if subdir else Path(datadir)
+        self._chain_type = chain_type
+        self._params = pbk.ChainParameters(chain_type).consensus_params
+        self._chainman: pbk.ChainstateManager | None = None  # opened on the first block worth storing
+        self.reorder_blocks, self.reorder_bytes = reorder_blocks, reorder_bytes
+        self._waiting: OrderedDict[bytes, bytes] = OrderedDict()  # hash -> raw, oldest first
+        self._waiting_bytes = 0
+        self._children: dict[bytes, set[bytes]] = {}  # parent hash -> waiting children
+        self._seen: set[bytes] = set()
+        self._rejected: set[bytes] = set()  # SHA-256 of rejected bytes: one forgery counts once
+        self.stats = DeliveryStats()
+
+    @property
+    def chainman(self) -> pbk.ChainstateManager:
+        if self._chainman is None:
+            self.chain_dir.mkdir(parents=True, exist_ok=True)
+            self._chainman = pbk.load_chainman(self.chain_dir, self._chain_type)
+        return self._chainman
+
+    def submit(self, raw: bytes) -> str:
+        """Offer one block; returns "validated", "rejected", "duplicate" or "waiting"."""
+        digest = hashlib.sha256(raw).digest()
+        if digest in self._rejected:
+            return "rejected"
+        outcome = self._submit(raw)
+        if outcome == "rejected" and len(self._rejected) < 1_000_000:
+            self._rejected.add(digest)
+        return outcome
+
+    def _submit(self, raw: bytes) -> str:
+        if len(raw) < 81:
+            self.stats.blocks_rejected += 1
+            return "rejected"
+        h = block_hash(raw)
+        if h in self._seen or h in self._waiting:
+            self.stats.blocks_duplicate += 1
+            return "duplicate"
+        try:
+            block = kernel_block(raw)
+            state = block.check(self._params)
+        except Exception:  # pbk raises RuntimeError on unparsable bytes
+            self.stats.blocks_rejected += 1
+            return "rejected"
+        if state.validation_mode != pbk.ValidationMode.VALID:
+            self.stats.blocks_rejected += 1
+            return "rejected"
+        if self._on_active_chain(h):
+            self._seen.add(h)
+            self.stats.blocks_duplicate += 1
+            return "duplicate"
+        if not self._parent_known(raw[4:36]):
+            self._park(h, raw)
+            return "waiting"
+        outcome = self._connect(h, block)
+        if outcome == "validated":
+            self._release_children(h)
+        return outcome
+
+    def _parent_known(self, prev: bytes) -> bool:
+        return pbk.BlockHash(prev) in self.chainman.block_tree_entries
+
+    def _on_active_chain(self, h: bytes) -> bool:
+        entries = self.chainman.block_tree_entries
+        key = pbk.BlockHash(h)
+        if key not in entries:
+            return False
+        entry = entries[key]
+        chain = self.chainman.get_active_chain()
+        return entry.height <= chain.height and chain.block_tree_entries[entry.height] == entry
+
+    def _connect(self, h: bytes, block: pbk.Block) -> str:
+        self._seen.add(h)
+        try:
+            self.chainman.process_block(block)
+        except pbk.ProcessBlockException:
+            self.stats.blocks_rejected += 1
+            return "rejected"
+        if self._on_active_chain(h):
+            self.stats.blocks_validated += 1
+            return "validated"
+        self.stats.blocks_rejected += 1  # stored but not connected: failed contextual validation
+        return "rejected"
+
+    def _park(self, h: bytes, raw: bytes) -> None:
+        self._waiting[h] = raw
+        self._waiting_bytes += len(raw)
+        self._children.setdefault(raw[4:36], set()).add(h)
+        while len(self._waiting) > self.reorder_blocks or self._waiting_bytes > self.reorder_bytes:
+            self._unpark(next(iter(self._waiting)))
+            self.stats.blocks_dropped += 1
+        self.stats.blocks_waiting = len(self._waiting)
+
+    def _unpark(self, h: bytes) -> bytes:
+        raw = self._waiting.pop(h)
+        self._waiting_bytes -= len(raw)
+        siblings = self._children[raw[4:36]]
+        siblings.discard(h)
+        if not siblings:
+            del self._children[raw[4:36]]
+        return raw
+
+    def _release_children(self, parent: bytes) -> None:
+        ready = [parent]
+        while ready:
+            for child in sorted(self._children.get(ready.pop(), ())):
+                if self._connect(child, kernel_block(self._unpark(child))) == "validated":
+                    ready.append(child)
+        self.stats.blocks_waiting = len(self._waiting)
+
+    def tip(self) -> tuple[int, str]:
+        """(height, display hash) of the active chain tip; (-1, "") if nothing was ever opened."""
+        if self._chainman is None and not (self.chain_dir / "chainstate").exists():
+            return -1, ""
+        chain = self.chainman.get_active_chain()
+        entry = chain.block_tree_entries[chain.height]
+        return chain.height, str(entry.block_hash)
+
+    def close(self) -> None:
+        self._chainman = None  # the kernel flushes the chainstate when the manager is destroyed

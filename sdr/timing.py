@@ -1,0 +1,155 @@
+"""Symbol timing recovery: Gardner TED + windowed-sinc interpolator + PI loop (Rice ch. 8).
+
+One numba kernel runs the whole sequential loop over a block of matched-filter output samples;
+``gardner_reference`` is the readable pure-Python version with identical arithmetic that the
+tests compare it with.
+
+Loop (per recovered symbol k, strobe position p_k in input samples, T = nominal samples/symbol):
+
+    y_k     = x(p_k),  y_mid = x(p_k - T/2)                  interpolated (12-tap Kaiser sinc)
+    e_k     = -Re{(y_{k-1} - y_k) conj(y_mid)} / P_k          Gardner 1986, normalised by the
+                                                              running symbol power P_k (AGC)
+    v_k     = K1 e_k + I_k,  I_{k+1} = clip(I_k + K2 e_k)     PI loop filter (Rice eq. C.56)
+    p_{k+1} = p_k + T (1 - v_k)
+
+e_k ~ Kp * tau for a late strobe (tau > 0, in symbols); K1, K2 follow from the loop noise
+bandwidth B_n T and damping 1/sqrt(2) (Rice eq. C.61). The integrator is clipped to
++-``max_rate`` so that noise-only stretches cannot walk the symbol rate away.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from chaincast.sdr.interp import windowed_sinc_table
+
+INTERP_TAPS = 12
+INTERP_OVERSAMPLE = 256
+_TABLE = windowed_sinc_table(INTERP_TAPS, INTERP_OVERSAMPLE, kaiser_beta=6.0)
+GARDNER_KP = 0.6
+"""Measured slope of the normalised Gardner S-curve for RRC roll-off 0.2 (per symbol of error)."""
+
+# state vector layout (float64[6])
+S_P, S_INTEG, S_POWER, S_YPREV_RE, S_YPREV_IM, S_VLAST = range(6)
+
+
+def loop_gains(bn_t: float, zeta: float = 1 / np.sqrt(2), kp: float = GARDNER_KP) -> tuple[float, float]:
+    """PI gains (K1, K2) for normalised noise bandwidth ``bn_t`` (Rice eq. C.61, K0 = 1)."""
+    theta = bn_t / (zeta + 1 / (4 * zeta))
+    d = 1 + 2 * zeta * theta + theta * theta
+    return 4 * zeta * theta / d / kp, 4 * theta * theta / d / kp
+
+
+def initial_state(samples_per_symbol: float) -> np.ndarray:
+    """Fresh loop state: first strobe far enough in for the interpolator's look-back."""
+    s = np.zeros(6)
+    s[S_P] = samples_per_symbol / 2 + INTERP_TAPS / 2 + 1
+    s[S_POWER] = 1.0
+    return s
+
+
+@njit(cache=True)
+def _interp(x, u, table, oversample, ntaps):
+    uu = u + ntaps / 2.0
+    k = np.int64(np.floor(uu))
+    frac = uu - k
+    re = 0.0
+    im = 0.0
+    for j in range(ntaps):
+        t = (frac + j) * oversample
+        i = np.int64(t)
+        w = t - i
+        g = table[i] * (1.0 - w) + table[i + 1] * w
+        v = x[k - j]
+        re += v.real * g
+        im += v.imag * g
+    return re, im
+
+
+@njit(cache=True)
+def _gardner_kernel(x, state, sps, k1, k2, max_rate, power_alpha, table, oversample, ntaps):
+    n = x.size
+    nmax = int(n / sps) + 2
+    sym = np.empty(nmax, dtype=np.complex64)
+    pos = np.empty(nmax, dtype=np.float64)
+    p = state[0]
+    integ = state[1]
+    pw = state[2]
+    yp_re = state[3]
+    yp_im = state[4]
+    v = state[5]
+    count = 0
+    half = ntaps // 2
+    while p + half < n - 1 and count < nmax:
+        y_re, y_im = _interp(x, p, table, oversample, ntaps)
+        m_re, m_im = _interp(x, p - 0.5 * sps, table, oversample, ntaps)
+        sym[count] = complex(y_re, y_im)
+        pos[count] = p
+        count += 1
+        pw = (1.0 - power_alpha) * pw + power_alpha * (y_re * y_re + y_im * y_im)
+        e = -((yp_re - y_re) * m_re + (yp_im - y_im) * m_im) / max(pw, 1e-20)
+        v = k1 * e + integ
+        integ = integ + k2 * e
+        if integ > max_rate:
+            integ = max_rate
+        elif integ < -max_rate:
+            integ = -max_rate
+        yp_re = y_re
+        yp_im = y_im
+        p = p + sps * (1.0 - v)
+    state[0] = p
+    state[1] = integ
+    state[2] = pw
+    state[3] = yp_re
+    state[4] = yp_im
+    state[5] = v
+    return sym[:count], pos[:count]
+
+
+def gardner(x: np.ndarray, state: np.ndarray, samples_per_symbol: float, k1: float, k2: float,
+            max_rate: float = 2e-3, power_alpha: float = 1.0 / 256) -> tuple[np.ndarray, np.ndarray]:
+    """Run the loop over MF output x complex64[n] from ``state`` (float64[6], updated in place).
+
+    Returns (symbols complex64[k], strobe positions float64[k] in x's sample coordinates).
+    ``state[S_P]`` is left at the next strobe position in x's coordinates; the caller shifts it
+    when it drops consumed samples (it needs x from p - sps/2 - 7 onwards).
+    """
+    return _gardner_kernel(np.ascontiguousarray(x, dtype=np.complex64), state, float(samples_per_symbol),
+                           float(k1), float(k2), float(max_rate), float(power_alpha), _TABLE,
+                           INTERP_OVERSAMPLE, INTERP_TAPS)
+
+
+def gardner_reference(x, state, samples_per_symbol, k1, k2, max_rate=2e-3, power_alpha=1.0 / 256):
+    """Readable pure-Python version of ``gardner`` (same arithmetic); for tests only."""
+    sps = float(samples_per_symbol)
+    x = np.asarray(x, dtype=np.complex64)
+    half = INTERP_TAPS // 2
+
+    def interp(u):
+        uu = u + INTERP_TAPS / 2.0
+        k = int(np.floor(uu))
+        frac = uu - k
+        acc = 0j
+        for j in range(INTERP_TAPS):
+            t = (frac + j) * INTERP_OVERSAMPLE
+            i = int(t)
+            w = t - i
+            acc += complex(x[k - j]) * (_TABLE[i] * (1 - w) + _TABLE[i + 1] * w)
+        return acc
+
+    p, integ, pw, yp, v = state[0], state[1], state[2], complex(state[3], state[4]), state[5]
+    syms, poss = [], []
+    while p + half < x.size - 1:
+        y = interp(p)
+        ym = interp(p - 0.5 * sps)
+        syms.append(y)
+        poss.append(p)
+        pw = (1 - power_alpha) * pw + power_alpha * abs(y) ** 2
+        e = -((yp - y) * np.conj(ym)).real / max(pw, 1e-20)
+        v = k1 * e + integ
+        integ = min(max(integ + k2 * e, -max_rate), max_rate)
+        yp = y
+        p = p + sps * (1 - v)
+    state[:] = [p, integ, pw, yp.real, yp.imag, v]
+    return np.array(syms, dtype=np.complex64), np.array(poss, dtype=np.float64)

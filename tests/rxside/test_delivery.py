@@ -1,0 +1,131 @@
+"""Delivery into a Bitcoin Core datadir through libbitcoinkernel (real kernel, real blocks)."""
+
+import hashlib
+import random
+from pathlib import Path
+
+from chaincast.rxside.kernel import ChainDelivery, block_hash, display_hex
+from tests.conftest import MAINNET_TIP, REGTEST_TIP
+
+
+def sha256d(b: bytes) -> bytes:
+    return hashlib.sha256(hashlib.sha256(b).digest()).digest()
+
+
+def stored_block_bytes(datadir: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(datadir.rglob("blk*.dat")))
+
+
+def xor_key(datadir: Path) -> bytes:
+    keys = list(datadir.rglob("xor.dat"))
+    return keys[0].read_bytes() if keys else bytes(8)
+
+
+def stored_contains(datadir: Path, raw: bytes) -> bool:
+    """Whether ``raw`` is in the blk files (which Core 28+ XORs with blocks/xor.dat, from offset 0)."""
+    key = xor_key(datadir)
+    for path in datadir.rglob("blk*.dat"):
+        data = path.read_bytes()
+        plain = bytes(b ^ key[i % 8] for i, b in enumerate(data)) if any(key) else data
+        if raw in plain:
+            return True
+    return False
+
+
+def test_regtest_chain_in_shuffled_order_reaches_the_tip(tmp_path, regtest_blocks):
+    order = list(range(len(regtest_blocks)))
+    random.Random(7).shuffle(order)
+    delivery = ChainDelivery(tmp_path, "regtest")
+    for i in order:
+        delivery.submit(regtest_blocks[i])
+    assert delivery.tip() == (206, REGTEST_TIP)
+    assert delivery.stats.blocks_validated == 206 and delivery.stats.blocks_waiting == 0
+    assert (tmp_path / "regtest" / "blocks").is_dir()  # Bitcoin Core's layout for -regtest
+
+
+def test_forged_blocks_are_rejected_and_never_written(tmp_path, mainnet_blocks):
+    delivery = ChainDelivery(tmp_path, "main")
+    for raw in mainnet_blocks[1:100]:
+        assert delivery.submit(raw) == "validated"
+    wrong_nonce = bytearray(mainnet_blocks[100])
+    wrong_nonce[76] ^= 0xFF
+    flipped_tx_bit = bytearray(mainnet_blocks[100])
+    flipped_tx_bit[-10] ^= 0x01
+    for forged in (bytes(wrong_nonce), bytes(flipped_tx_bit)):
+        assert delivery.submit(forged) == "rejected"
+    delivery.close()
+    assert delivery.tip()[0] == 99
+    assert not stored_contains(tmp_path, bytes(wrong_nonce)) and not stored_contains(tmp_path, bytes(flipped_tx_bit))
+    assert stored_contains(tmp_path, mainnet_blocks[99])  # the check above can see stored blocks
+    assert delivery.submit(mainnet_blocks[100]) == "validated"  # the genuine block still gets in
+
+
+def overpaying_coinbase_block(parent_block: bytes, child: bytes) -> bytes:
+    """``child`` (coinbase-only regtest block) with its coinbase paying 1 sat too much, re-mined.
+
+    It passes the context-free checks (valid PoW and merkle root) but fails to connect
+    (bad-cb-amount), so process_block stores it and returns True although it is invalid.
+    """
+    raw = bytearray(child)
+    assert raw[80] == 1  # one transaction (test precondition, not input validation)
+    tx = 81
+    segwit = raw[tx + 4] == 0
+    pos = tx + 4 + (2 if segwit else 0)
+    assert raw[pos] == 1  # one input
+    pos += 1 + 36
+    script_len = raw[pos]
+    pos += 1 + script_len + 4
+    pos += 1  # output count
+    value = int.from_bytes(raw[pos : pos + 8], "little")
+    raw[pos : pos + 8] = (value + 1).to_bytes(8, "little")
+    # txid excludes the witness: serialize without marker/flag and witness
+    body = bytes(raw[tx:])
+    if segwit:
+        outputs_end = _outputs_end(body)
+        stripped = body[:4] + body[6:outputs_end] + body[-4:]
+    else:
+        stripped = body
+    raw[36:68] = sha256d(stripped)  # merkle root of a single transaction is its txid
+    target = 0x7FFFFF << (8 * (0x20 - 3))
+    for nonce in range(1 << 20):
+        raw[76:80] = nonce.to_bytes(4, "little")
+        if int.from_bytes(sha256d(bytes(raw[:80])), "little") <= target:
+            return bytes(raw)
+    raise RuntimeError("no nonce found")
+
+
+def _outputs_end(tx: bytes) -> int:
+    pos = 4 + 2 + 1 + 36
+    pos += 1 + tx[pos] + 4
+    count = tx[pos]
+    pos += 1
+    for _ in range(count):
+        pos += 8
+        pos += 1 + tx[pos]
+    return pos
+
+
+def test_stored_but_invalid_block_does_not_count_as_validated(tmp_path, regtest_blocks):
+    delivery = ChainDelivery(tmp_path, "regtest")
+    delivery.submit(regtest_blocks[0])
+    bad = overpaying_coinbase_block(regtest_blocks[0], regtest_blocks[1])
+    assert delivery.submit(bad) == "rejected"
+    assert delivery.tip()[0] == 1 and delivery.stats.blocks_validated == 1
+
+
+def test_reorder_buffer_is_bounded(tmp_path, regtest_blocks):
+    delivery = ChainDelivery(tmp_path, "regtest", reorder_blocks=10)
+    for raw in regtest_blocks[1:31]:  # heights 2..31; height 1, their root, never comes
+        delivery.submit(raw)
+    assert delivery.stats.blocks_waiting == 10 and delivery.stats.blocks_dropped == 20
+
+
+def test_wrong_chain_blocks_never_connect(tmp_path, mainnet_blocks):
+    delivery = ChainDelivery(tmp_path, "regtest")
+    outcomes = {delivery.submit(raw) for raw in mainnet_blocks[1:20]}
+    assert "validated" not in outcomes
+    assert delivery.tip()[0] <= 0
+
+
+def test_display_hex_reverses_the_internal_order(mainnet_blocks):
+    assert display_hex(block_hash(mainnet_blocks[-1])) == MAINNET_TIP

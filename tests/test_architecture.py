@@ -1,0 +1,36 @@
+"""The layout rules of docs/architecture.md, checked by import-linter on the real import graph."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ALLOWED_TOP_LEVEL = {
+    "pyproject.toml", "requirements.lock", "txside", "rxside", "fec", "sdr", "tests", "recordings",
+    "README.md", "Makefile", "docs", ".ci", ".gitignore", ".git",
+}
+
+
+def test_import_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 2 kept, 0 broken" in result.stdout
+
+
+FORBIDDEN_IN_PURE = re.compile(r"^\s*(?:import|from)\s+(pbk|sigmf|sqlite3|coincurve|chaincast\.txside|chaincast\.rxside)\b", re.M)
+
+
+def test_pure_libraries_import_no_bitcoin_or_io_module_even_lazily():
+    # import-linter sees the import graph; this also catches an import hidden in a function body
+    for folder in ("fec", "sdr"):
+        for path in (REPO / folder).rglob("*.py"):
+            found = FORBIDDEN_IN_PURE.search(path.read_text())
+            assert found is None, f"{path.relative_to(REPO)} imports {found.group(1)}"
+
+
+def test_top_level_is_exactly_the_agreed_layout():
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    top = {p.split("/")[0] for p in tracked}
+    assert top <= ALLOWED_TOP_LEVEL, f"unexpected top-level entries: {sorted(top - ALLOWED_TOP_LEVEL)}"

@@ -1,0 +1,107 @@
+"""Acceptance of issue 2: real chains through tx -> channel -> rx, validated by libbitcoinkernel."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MAINNET_BLK, MAINNET_TIP, REGTEST_CHAIN, REGTEST_TIP, shared_file
+
+CHAINCAST = str(Path(sys.executable).with_name("chaincast"))
+IMPAIRED = ["--esn0-db", "10", "--cfo-hz", "20000", "--clock-ppm", "30", "--seed", "5"]
+
+
+def chaincast(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CHAINCAST, *map(str, args)], capture_output=True, text=True, timeout=900)
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def broadcast_and_receive(tmp_path: Path, source: Path, chain: str, passes: int = 1) -> dict:
+    clean, noisy = tmp_path / "up.sigmf-meta", tmp_path / "down.sigmf-meta"
+    tx = chaincast("tx", "--source", source, "--chain", chain, "--out", clean, "--passes", passes)
+    assert tx.returncode == 0, tx.stderr
+    meta = json.loads(clean.read_text())["global"]
+    assert meta["core:sample_rate"] == 2.4e6 and meta["chaincast:symbol_rate"] == 1e6 and meta["chaincast:profile"] == "default"
+    ch = chaincast("channel", clean, noisy, *IMPAIRED)
+    assert ch.returncode == 0, ch.stderr
+    assert json.loads(noisy.read_text())["global"]["core:datatype"] == "cu8"
+    rx = chaincast("rx", noisy, "--chain", chain, "--datadir", tmp_path / "datadir", "--json")
+    assert rx.returncode == 0, rx.stderr
+    return last_json(rx.stdout)
+
+
+def test_bitcoin_core_regtest_chain_crosses_an_impaired_link(tmp_path):
+    report = broadcast_and_receive(tmp_path, shared_file(REGTEST_CHAIN), "regtest")
+    assert report["tip_height"] == 206 and report["tip_hash"] == REGTEST_TIP
+    assert report["blocks_validated"] == 206 and report["blocks_rejected"] == 0
+    assert report["frames_ok"] > 0 and report["objects_complete"] == 206
+
+
+def test_mainnet_blocks_0_to_438_cross_an_impaired_link(tmp_path):
+    report = broadcast_and_receive(tmp_path, shared_file(MAINNET_BLK), "main")
+    assert report["tip_height"] == 438 and report["tip_hash"] == MAINNET_TIP
+    # block 0 is the genesis block every node already has: a duplicate, not a new validation
+    assert report["blocks_validated"] == 438
+
+
+def test_rx_json_is_the_last_stdout_line_and_has_the_documented_fields(tmp_path):
+    report = broadcast_and_receive(tmp_path, shared_file(REGTEST_CHAIN), "regtest")
+    for field in ("frames_ok", "frames_failed", "objects_complete", "blocks_validated", "blocks_rejected", "tip_height", "tip_hash"):
+        assert field in report
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, datadir: Path) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert not list(datadir.rglob("blk*.dat")) if datadir.exists() else True
+
+
+@pytest.mark.parametrize(
+    "name, meta, data",
+    [
+        ("missing", None, None),
+        ("not-json", "{{{ not json", b""),
+        ("no-global", json.dumps({"captures": []}), b""),
+        ("bad-datatype", json.dumps({"global": {"core:datatype": "ci16_le", "core:sample_rate": 2.4e6}}), b"\0" * 64),
+        ("no-rate", json.dumps({"global": {"core:datatype": "cu8"}}), b"\0" * 64),
+        ("no-data", json.dumps({"global": {"core:datatype": "cu8", "core:sample_rate": 2.4e6}}), None),
+    ],
+)
+def test_bad_recordings_fail_with_one_line_and_write_nothing(tmp_path, name, meta, data):
+    meta_path = tmp_path / f"{name}.sigmf-meta"
+    if meta is not None:
+        meta_path.write_text(meta)
+    if data is not None:
+        meta_path.with_suffix(".sigmf-data").write_bytes(data)
+    datadir = tmp_path / "datadir"
+    assert_clean_failure(chaincast("rx", meta_path, "--chain", "regtest", "--datadir", datadir), datadir)
+
+
+def test_raw_file_without_sample_rate_is_a_clean_error(tmp_path):
+    raw = tmp_path / "capture.cu8"
+    raw.write_bytes(bytes(1000))
+    assert_clean_failure(chaincast("rx", raw, "--chain", "main", "--datadir", tmp_path / "d"), tmp_path / "d")
+
+
+def test_noise_only_recording_gives_no_frames_and_no_blocks(tmp_path):
+    import numpy as np
+
+    raw = tmp_path / "noise.cu8"
+    rng = np.random.default_rng(0)
+    raw.write_bytes(np.clip(rng.normal(127.5, 30, 2 * 2_400_000), 0, 255).astype(np.uint8).tobytes() + b"\x80")  # odd tail
+    rx = chaincast("rx", raw, "--sample-rate", "2.4e6", "--chain", "main", "--datadir", tmp_path / "d", "--json")
+    assert rx.returncode == 0, rx.stderr
+    report = last_json(rx.stdout)
+    assert report["frames_ok"] == 0 and report["blocks_validated"] == 0
+
+
+def test_tx_refuses_blocks_of_another_chain(tmp_path):
+    result = chaincast("tx", "--source", shared_file(REGTEST_CHAIN), "--chain", "main", "--out", tmp_path / "x.sigmf-meta")
+    assert result.returncode != 0 and "regtest" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,224 @@
+"""The ``chaincast`` launcher and the uplink-side commands (tx, chain, channel, demo).
+
+Subcommands are registered in the ``chaincast.commands`` entry-point group (pyproject.toml). The
+launcher looks them up by name, so it never imports the receiver: ``chaincast rx`` is provided by
+chaincast.rxside through the same group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS, PROFILES, Profile, modcod_by_name
+from chaincast.fec.wire.recording import RecordingInfo
+from chaincast.sdr.channel import Channel
+from chaincast.txside.chaincheck import check_chain
+from chaincast.txside.packetizer import Packetizer, block_object, link_frames
+from chaincast.txside.recording import SigmfWriter, read_sigmf_chunks, read_sigmf_info
+from chaincast.txside.uplink import Uplink
+
+Command = Callable[[list[str]], int]
+
+
+def load_command(name: str) -> Command:
+    found = entry_points(group="chaincast.commands", name=name)
+    if not found:
+        raise LookupError(name)
+    return next(iter(found)).load()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = sorted(ep.name for ep in entry_points(group="chaincast.commands"))
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: chaincast {{{','.join(commands)}}} ...\n\nRun 'chaincast COMMAND --help' for a command's options.")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    try:
+        command = load_command(name)
+    except LookupError:
+        print(f"chaincast: unknown command {name!r} (choose from {', '.join(commands)})", file=sys.stderr)
+        return 2
+    try:
+        return command(rest)
+    except KeyboardInterrupt:
+        print("chaincast: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # one line for the user; the traceback only on request
+        if os.environ.get("CHAINCAST_DEBUG"):
+            raise
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"chaincast {name}: error: {message}", file=sys.stderr)
+        return 1
+
+
+# ---------------------------------------------------------------------------------------------- tx
+
+
+def tx_command(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="chaincast tx", description="Broadcast blocks: write a SigMF IQ recording of the uplink.")
+    p.add_argument("--source", required=True, help="blk*.dat file, Bitcoin Core blocks/ dir, hex-per-line file, or dir of raw blocks")
+    p.add_argument("--chain", required=True, choices=["main", "testnet", "testnet4", "signet", "regtest"])
+    p.add_argument("--out", required=True, help="output recording (.sigmf-meta; the .sigmf-data goes beside it)")
+    p.add_argument("--passes", type=int, default=1, help="carousel passes, each with fresh repair symbols (default 1)")
+    p.add_argument("--sample-rate", type=float, default=DEFAULT_PROFILE.sample_rate_hz, help="output sample rate in Hz")
+    p.add_argument("--symbol-rate", type=float, default=DEFAULT_PROFILE.symbol_rate_hz, help="symbol rate in baud")
+    p.add_argument("--modcod", default=DEFAULT_PROFILE.modcod, choices=sorted(MODCODS))
+    p.add_argument("--datatype", default="cf32_le", choices=["cf32_le", "cu8"])
+    p.add_argument("--frequency", type=float, default=None, help="carrier frequency in Hz, recorded as core:frequency")
+    p.add_argument("--pad-s", type=float, default=0.002, help="silence before and after the frames, in seconds")
+    args = p.parse_args(argv)
+    if args.passes < 1:
+        p.error("--passes must be at least 1")
+    profile = Profile(
+        name=DEFAULT_PROFILE.name,
+        symbol_rate_hz=args.symbol_rate,
+        rolloff=DEFAULT_PROFILE.rolloff,
+        sample_rate_hz=args.sample_rate,
+        modcod=args.modcod,
+    )
+    if profile.sample_rate_hz < (1 + profile.rolloff) * profile.symbol_rate_hz:
+        p.error(f"--sample-rate must be at least (1 + roll-off) x --symbol-rate = {(1 + profile.rolloff) * profile.symbol_rate_hz:g} Hz")
+    blocks = check_chain(args.source, args.chain)
+    stats = write_broadcast(blocks, profile, args.out, passes=args.passes, datatype=args.datatype,
+                            frequency_hz=args.frequency, pad_s=args.pad_s)
+    print(
+        f"{stats['blocks']} blocks, {stats['frames']} frames, {stats['passes']} passes -> {stats['meta']} "
+        f"({stats['air_s']:.2f} s of air time, written at {stats['realtime_factor']:.1f}x real time)"
+    )
+    return 0
+
+
+def write_broadcast(blocks: list[bytes], profile: Profile, out: str | Path, *, passes: int = 1, datatype: str = "cf32_le",
+                    frequency_hz: float | None = None, pad_s: float = 0.002) -> dict:
+    """Blocks -> a SigMF recording of ``passes`` carousel passes. Returns counts and timings."""
+    uplink = Uplink(profile, modcod_by_name(profile.modcod))
+    packetizer = Packetizer((block_object(raw) for raw in blocks), uplink.data_bytes)
+    info = RecordingInfo(profile.sample_rate_hz, datatype, frequency_hz, profile.symbol_rate_hz, profile.name)
+    started = time.perf_counter()
+    frames = 0
+
+    def fields():
+        nonlocal frames
+        for pass_index in range(passes):
+            for field in link_frames(packetizer.pass_packets(pass_index), uplink.data_bytes):
+                frames += 1
+                yield field
+
+    with SigmfWriter(out, info) as writer, tqdm(desc="tx", unit=" frames", file=sys.stderr, disable=None, leave=False) as bar:
+        for chunk in uplink.iq(fields(), pad_s=pad_s):
+            writer.write(chunk)
+            bar.update(1)
+    wall_s = time.perf_counter() - started
+    air_s = writer.samples_written / profile.sample_rate_hz
+    return {"blocks": len(packetizer), "frames": frames, "passes": passes, "meta": str(writer.meta_path),
+            "samples": writer.samples_written, "air_s": air_s, "wall_s": wall_s, "realtime_factor": air_s / wall_s}
+
+
+# ------------------------------------------------------------------------------------------- chain
+
+
+def chain_command(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="chaincast chain", description="Chain data tools.")
+    sub = p.add_subparsers(dest="action", required=True)
+    make = sub.add_parser("make-regtest", help="make a regtest chain with real signed transactions, validated as it is made")
+    make.add_argument("--blocks", type=int, required=True, help="number of blocks after genesis")
+    make.add_argument("--out", required=True, help="output file, one hex block per line")
+    make.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    from chaincast.txside.chain.regtest import make_regtest_chain, write_hex_chain
+
+    if args.blocks < 1:
+        p.error("--blocks must be at least 1")
+    with tqdm(total=args.blocks, desc="mining", unit=" blocks", file=sys.stderr, disable=None, leave=False) as bar:
+        blocks = make_regtest_chain(args.blocks, seed=args.seed, progress=lambda *_: bar.update(1))
+    write_hex_chain(blocks, args.out)
+    print(f"{len(blocks)} regtest blocks, validated by libbitcoinkernel -> {args.out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- channel
+
+
+def channel_command(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="chaincast channel", description="Pass a recording through a simulated satellite + LNB + RTL-SDR channel.")
+    p.add_argument("input", help="input SigMF recording")
+    p.add_argument("output", help="output SigMF recording")
+    p.add_argument("--esn0-db", type=float, required=True, help="Es/N0 in dB")
+    p.add_argument("--cfo-hz", type=float, default=0.0, help="carrier frequency offset in Hz")
+    p.add_argument("--drift-hz-per-s", type=float, default=0.0, help="carrier drift in Hz/s")
+    p.add_argument("--clock-ppm", type=float, default=0.0, help="sample-clock offset in ppm")
+    p.add_argument("--phase-noise-hz", type=float, default=0.0, help="Wiener phase-noise linewidth in Hz")
+    p.add_argument("--iq-gain-db", type=float, default=0.0, help="I/Q amplitude imbalance in dB")
+    p.add_argument("--iq-phase-deg", type=float, default=0.0, help="I/Q phase imbalance in degrees")
+    p.add_argument("--dc", type=float, default=0.0, help="DC offset (real part, in units of signal RMS)")
+    p.add_argument("--datatype", default="cu8", choices=["cu8", "cf32_le"], help="cu8: RTL-SDR style 8-bit output (default)")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+    info = read_sigmf_info(args.input)
+    symbol_rate = info.symbol_rate_hz or DEFAULT_PROFILE.symbol_rate_hz
+    channel = Channel(
+        sample_rate_hz=info.sample_rate_hz,
+        symbol_rate_hz=symbol_rate,
+        esn0_db=args.esn0_db,
+        cfo_hz=args.cfo_hz,
+        cfo_drift_hz_per_s=args.drift_hz_per_s,
+        clock_ppm=args.clock_ppm,
+        phase_noise_linewidth_hz=args.phase_noise_hz,
+        iq_gain_db=args.iq_gain_db,
+        iq_phase_deg=args.iq_phase_deg,
+        dc_offset=complex(args.dc, 0.0),
+        seed=args.seed,
+    )
+    out_info = RecordingInfo(info.sample_rate_hz, args.datatype, info.frequency_hz, info.symbol_rate_hz, info.profile)
+    # An ideal AGC: 40 LSB RMS for the known signal + noise power (signal power is 1 by construction).
+    noise_power = (info.sample_rate_hz / symbol_rate) / 10 ** (args.esn0_db / 10)
+    with SigmfWriter(args.output, out_info, cu8_rms_lsb=40.0 / np.sqrt(1.0 + noise_power)) as writer:
+        for chunk in tqdm(read_sigmf_chunks(args.input), desc="channel", unit=" chunks", file=sys.stderr, disable=None, leave=False):
+            writer.write(channel.process(chunk))
+        writer.write(channel.flush())
+    print(f"{writer.samples_written} samples at Es/N0 {args.esn0_db} dB -> {writer.meta_path}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- demo
+
+
+def demo_command(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="chaincast demo", description="Make a regtest chain, broadcast it through an impaired channel, receive and validate it.")
+    p.add_argument("--out", default="demo-out", help="folder for the artefacts (default: demo-out)")
+    p.add_argument("--blocks", type=int, default=130)
+    p.add_argument("--esn0-db", type=float, default=6.0)
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    chain_file, clean, noisy, datadir = out / "regtest-chain.hex", out / "uplink.sigmf-meta", out / "received.sigmf-meta", out / "datadir"
+    if datadir.exists():
+        import shutil
+
+        shutil.rmtree(datadir)
+    impairments = ["--esn0-db", str(args.esn0_db), "--cfo-hz", "37000", "--clock-ppm", "40", "--phase-noise-hz", "5",
+                   "--iq-gain-db", "0.3", "--iq-phase-deg", "2", "--dc", "0.05"]
+    steps = [
+        ("chain", ["make-regtest", "--blocks", str(args.blocks), "--out", str(chain_file)]),
+        ("tx", ["--source", str(chain_file), "--chain", "regtest", "--out", str(clean), "--passes", "2"]),
+        ("channel", [str(clean), str(noisy), *impairments]),
+        ("rx", [str(noisy), "--chain", "regtest", "--datadir", str(datadir)]),
+    ]
+    for name, step_argv in steps:
+        print(f"\n$ chaincast {name} {' '.join(step_argv)}")
+        code = load_command(name)(step_argv)
+        if code:
+            return code
+    print(f"\nArtefacts in {out}/: the chain ({chain_file.name}), the uplink and received recordings, and the "
+          f"Bitcoin Core regtest datadir ({datadir}/regtest).")
+    return 0

@@ -1,0 +1,69 @@
+"""Objects -> RaptorQ packets for each carousel pass -> link-frame data fields."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+
+from chaincast.fec.fountain import FountainEncoder, choose_symbol_size
+from chaincast.fec.wire import linkframe, packet
+from chaincast.fec.wire.linkframe import LinkFrame
+from chaincast.fec.wire.objects import BroadcastObject, ObjectType
+from chaincast.fec.wire.packet import Packet
+
+
+def block_object(raw_block: bytes) -> BroadcastObject:
+    """A block's object id is its hash (double SHA-256 of the 80-byte header, internal order)."""
+    block_hash = hashlib.sha256(hashlib.sha256(raw_block[:80]).digest()).digest()
+    return BroadcastObject(ObjectType.BLOCK, block_hash, raw_block)
+
+
+def max_symbol_size(data_bytes: int) -> int:
+    """Largest symbol whose packet fits one link frame of ``data_bytes``."""
+    room = linkframe.capacity(data_bytes) - packet.HEADER_BYTES
+    return room - room % packet.SYMBOL_ALIGN
+
+
+class Packetizer:
+    """Keeps one fountain encoder per object so every pass sends symbols no pass sent before."""
+
+    def __init__(self, objects: Iterable[BroadcastObject], data_bytes: int):
+        self.data_bytes = data_bytes
+        self._symbol_limit = max_symbol_size(data_bytes)
+        self._objects: list[tuple[BroadcastObject, FountainEncoder]] = []
+        for obj in objects:
+            transfer = obj.encode()
+            encoder = FountainEncoder(transfer, choose_symbol_size(len(transfer), self._symbol_limit))
+            self._objects.append((obj, encoder))
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def pass_packets(self, pass_index: int) -> Iterator[bytes]:
+        for obj, encoder in self._objects:
+            for symbol in encoder.pass_symbols(pass_index):
+                yield Packet(
+                    object_type=obj.object_type,
+                    object_id=obj.object_id,
+                    transfer_length=encoder.transfer_length,
+                    symbol_size=encoder.symbol_size,
+                    symbol_id=symbol.symbol_id,
+                    symbol=symbol.data,
+                ).pack()
+
+
+def link_frames(packets: Iterable[bytes], data_bytes: int) -> Iterator[bytes]:
+    """Greedily fill link-frame data fields with whole packets, in order."""
+    room = linkframe.capacity(data_bytes)
+    pending: list[bytes] = []
+    used = 0
+    for pkt in packets:
+        if len(pkt) > room:
+            raise ValueError(f"packet of {len(pkt)} bytes cannot fit a {data_bytes}-byte link frame")
+        if used + len(pkt) > room:
+            yield LinkFrame(tuple(pending)).pack(data_bytes)
+            pending, used = [], 0
+        pending.append(pkt)
+        used += len(pkt)
+    if pending:
+        yield LinkFrame(tuple(pending)).pack(data_bytes)
