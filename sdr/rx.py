@@ -40,6 +40,8 @@ from chaincast.sdr.rrc import matched_filter_taps
 _MAX_FRAME_SYMBOLS = max(pf.frame_symbols(s, True) for s in (90, 360))
 _PEAK_HALF_WINDOW = 32
 _SOF_FFT = 512
+_HDR_FFT = 2048
+_PLS_FREQ_OFFSETS = np.arange(-6, 7) / 2048.0
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class Demodulator:
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, *,
                  modcod_ids: set[int] | None = None, block_samples: int = 16384, mf_span_symbols: int = 16,
                  sof_threshold: float = 0.45, sof_coherent_threshold: float = 0.5, pls_threshold: float = 0.5,
-                 timing_bandwidth: float = 0.002, max_cfo_hz: float | None = None, cfo_forget: float = 0.7):
+                 timing_bandwidth: float = 0.002, acquire_timing_bandwidth: float = 0.005, max_cfo_hz: float | None = None, cfo_forget: float = 0.7):
         self.sample_rate_hz = float(sample_rate_hz)
         self.symbol_rate_hz = float(symbol_rate_hz)
         self.sps = self.sample_rate_hz / self.symbol_rate_hz
@@ -104,7 +106,10 @@ class Demodulator:
         self.cfo_forget = float(cfo_forget)
         self._mf = matched_filter_taps(self.sps, rolloff, mf_span_symbols).astype(np.float64)
         self._mf_delay = (self._mf.size - 1) // 2
-        self._k1, self._k2 = timing.loop_gains(timing_bandwidth)
+        # Gear shifting (Rice 8.4.6): a wide loop acquires fast while no frames are being received,
+        # the narrow loop keeps jitter low once frames arrive.
+        self._gains_track = timing.loop_gains(timing_bandwidth)
+        self._gains_acquire = timing.loop_gains(acquire_timing_bandwidth)
         sof = pf.sof_symbols()
         self._sof = sof
         self._sof_diff_ref = (sof[1:] * np.conj(sof[:-1])).astype(np.complex64)
@@ -136,6 +141,7 @@ class Demodulator:
         self._pending: list[tuple[int, complex, float]] = []  # (start, diff corr, rho)
         self._hdr_done: dict[int, tuple] = {}
         self._next_allowed = 0
+        self._last_frame_block = -10**9
         self._n_samples = 0
         self._n_symbols = 0
         self._n_candidates = 0
@@ -146,7 +152,7 @@ class Demodulator:
     def stats(self) -> DemodStats:
         return DemodStats(samples_in=self._n_samples, symbols_out=self._n_symbols, sof_candidates=self._n_candidates,
                           frames_found=self._n_frames, header_failures=self._n_header_fail, cfo_hz=self._cfo_hz,
-                          timing_rate_ppm=-self._tstate[timing.S_INTEG] * 1e6)
+                          timing_rate_ppm=float(-self._tstate[timing.S_INTEG] * 1e6))
 
     # ------------------------------------------------------------------ streaming API
     def process(self, iq: np.ndarray) -> list[PLFrame]:
@@ -190,7 +196,9 @@ class Demodulator:
         y = y.astype(np.complex64)
         # 4. timing recovery
         tb = np.concatenate([self._tbuf, y])
-        sym, pos = timing.gardner(tb, self._tstate, self.sps, self._k1, self._k2)
+        locked = self._n_blocks - self._last_frame_block <= 3
+        k1, k2 = self._gains_track if locked else self._gains_acquire
+        sym, pos = timing.gardner(tb, self._tstate, self.sps, k1, k2)
         abs_pos = self._tbuf_start + pos - self._mf_delay
         keep_from = max(int(np.floor(self._tstate[timing.S_P] - self.sps - timing.INTERP_TAPS)) - 2, 0)
         self._tbuf = tb[keep_from:].copy()
@@ -293,6 +301,7 @@ class Demodulator:
             self._hdr_done.pop(n, None)
             frames.append(self._finish_frame(n, pls, pls_value, metric, f_sym))
             self._n_frames += 1
+            self._last_frame_block = self._n_blocks
             self._next_allowed = n + nsym - 8
         self._pending = [p for p in keep if p[0] >= self._next_allowed]
         return frames
@@ -308,10 +317,20 @@ class Demodulator:
         coh = abs(spec[k]) / np.sqrt(pf.SOF_SYMBOLS * max(float(np.sum(np.abs(zs) ** 2)), 1e-30))
         if coh < self.sof_coherent_threshold:
             return ("reject",)
-        f_sym = (k if k < _SOF_FFT // 2 else k - _SOF_FFT) / _SOF_FFT  # cycles per symbol
+        f0 = (k if k < _SOF_FFT // 2 else k - _SOF_FFT) / _SOF_FFT  # cycles per symbol
+        # 64 symbols pin the frequency only to ~1/(2*64) cycle/symbol when timing is still settling,
+        # which can rotate the far end of the PLS by 90 degrees and flip a RM(1,7) bit; so decode
+        # the PLS under several frequency hypotheses around the SOF peak and keep the most likely
+        # (joint ML over frequency and codeword on a grid).
+        f_hyp = f0 + _PLS_FREQ_OFFSETS
+        ks = np.arange(pf.SOF_SYMBOLS)
         kk = np.arange(pf.SOF_SYMBOLS, pf.HEADER_SYMBOLS)
-        yp = y[pf.SOF_SYMBOLS:] * np.exp(-1j * (np.angle(spec[k]) + 2 * np.pi * f_sym * kk))
-        value, metric = pf.decode_pls(pf.pls_soft_from_symbols(yp))
+        a = (zs[None, :] * np.exp(-2j * np.pi * f_hyp[:, None] * ks[None, :])).sum(axis=1)
+        rot = np.exp(-1j * (np.angle(a)[:, None] + 2 * np.pi * f_hyp[:, None] * kk[None, :]))
+        soft = np.real(y[None, pf.SOF_SYMBOLS:] * rot * np.conj(self._pls_carrier)[None, :])
+        values, metrics = pf.decode_pls_batch(soft)
+        best = int(np.argmax(metrics))
+        value, metric, f_sym = int(values[best]), float(metrics[best]), float(f_hyp[best])
         if metric < self.pls_threshold:
             return ("fail",)
         if self.modcod_ids is not None and (value >> 2) not in self.modcod_ids:
@@ -328,52 +347,42 @@ class Demodulator:
         pilot = np.full(pf.PILOT_BLOCK_SYMBOLS, pf.PILOT_SYMBOL, dtype=np.complex128)
         for st in pf.pilot_block_starts(pls.slots, pls.pilots):
             segs.append((int(st), pilot))
-        # refine the frequency on the whole header (192 known symbols): phase difference of its
-        # two halves after removing the SOF estimate (error < 1/1024 cycle/symbol, no wrap)
-        z = y[:pf.HEADER_SYMBOLS] * np.conj(hdr) * np.exp(-2j * np.pi * f_sym * np.arange(pf.HEADER_SYMBOLS))
+        # The coarse NCO frequency may have changed at block boundaries inside the frame: re-rotate
+        # every symbol as if the whole frame had been mixed with the latest frequency f_ref,
+        # using the integral of (f_nco - f_ref) over each symbol's sample position.
+        f_nco = self._sym_cfo[i0:i0 + nsym]
+        f_ref = float(f_nco[-1])
+        if np.any(f_nco != f_ref):
+            dpos = np.diff(self._sym_pos[i0:i0 + nsym], prepend=self._sym_pos[i0])
+            y = y * np.exp(2j * np.pi * np.cumsum((f_nco - f_ref) * dpos) / self.sample_rate_hz)
+        # frequency on the 192 known header symbols: zero-padded DFT peak (grid 1/2048 cycle per
+        # symbol), then the phase difference of the two halves (no wrap: error < 1/4096)
+        z = y[:pf.HEADER_SYMBOLS] * np.conj(hdr)
+        spec = np.abs(np.fft.fft(z, _HDR_FFT))
+        k = int(np.argmax(spec))
+        f_sym = (k if k < _HDR_FFT // 2 else k - _HDR_FFT) / _HDR_FFT
+        z = z * np.exp(-2j * np.pi * f_sym * np.arange(pf.HEADER_SYMBOLS))
         h = pf.HEADER_SYMBOLS // 2
         f_sym += float(np.angle(np.sum(z[h:]) * np.conj(np.sum(z[:h]))) / (2 * np.pi * h))
-        # phase and amplitude at the centre of every known segment, unwrapped along the frame
-        t_c, ph_c, amp_c = [], [], []
-        f_run = f_sym
-        for st, known in segs:
-            kk = np.arange(st, st + known.size)
-            tc = st + (known.size - 1) / 2.0
-            zz = y[kk] * np.conj(known) * np.exp(-2j * np.pi * f_run * (kk - tc))
-            s = np.sum(zz)
-            raw = float(np.angle(s))
-            if ph_c:
-                pred = ph_c[-1] + 2 * np.pi * f_run * (tc - t_c[-1])
-                ph = pred + float(np.angle(np.exp(1j * (raw - pred))))
-                seg_f = (ph - ph_c[-1]) / (2 * np.pi * (tc - t_c[-1]))
-                f_run = 0.5 * f_run + 0.5 * seg_f
-            else:
-                ph = raw
-            t_c.append(tc)
-            ph_c.append(ph)
-            amp_c.append(abs(s) / known.size)
-        t_c = np.array(t_c)
-        ph_c = np.array(ph_c)
-        amp_c = np.array(amp_c)
-        t = np.arange(nsym, dtype=np.float64)
-        if t_c.size >= 2:
-            f_fine = float(np.polyfit(t_c, ph_c, 1)[0] / (2 * np.pi))
-            f_end = (ph_c[-1] - ph_c[-2]) / (2 * np.pi * (t_c[-1] - t_c[-2]))
-        else:
-            f_fine = f_end = f_sym
-        phase = np.interp(t, t_c, ph_c)
-        after = t > t_c[-1]
-        phase[after] = ph_c[-1] + 2 * np.pi * f_end * (t[after] - t_c[-1])
-        before = t < t_c[0]
-        phase[before] = ph_c[0] + 2 * np.pi * f_sym * (t[before] - t_c[0])
-        amp = np.maximum(np.interp(t, t_c, amp_c), 1e-12)
-        g = y * np.exp(-1j * phase) / amp
+        # Track with the header's frequency and, as a second hypothesis, with the coarse NCO's
+        # (residual 0): a header hit by timing acquisition can mis-estimate the frequency, and
+        # the wrong one shows as a large residual on the known symbols.
         known_idx = np.concatenate([np.arange(st, st + kn.size) for st, kn in segs])
         known_sym = np.concatenate([kn for _, kn in segs])
-        noise_var = float(np.mean(np.abs(g[known_idx] - known_sym) ** 2))
+        best = None
+        for f_init in (f_sym, 0.0) if len(segs) > 1 else (f_sym,):
+            g, f_fine = _track_phase(y, segs, f_init)
+            nv = float(np.mean(np.abs(g[known_idx] - known_sym) ** 2))
+            if best is None or nv < best[0]:
+                best = (nv, g, f_fine)
+        noise_var, g, f_fine = best
         noise_var = max(noise_var, 1e-6)
-        payload = g[pf.payload_indices(pls.slots, pls.pilots)].astype(np.complex64)
-        cfo_hz = float(self._sym_cfo[i0] + f_fine * self.symbol_rate_hz)
+        pay_idx = pf.payload_indices(pls.slots, pls.pilots)
+        payload = g[pay_idx]
+        if not pls.pilots:
+            payload = _viterbi_viterbi(payload)
+        payload = payload.astype(np.complex64)
+        cfo_hz = float(f_ref + f_fine * self.symbol_rate_hz)
         return PLFrame(pls_value=int(pls_value), payload=payload, noise_var=noise_var,
                        esn0_db=float(10 * np.log10(1.0 / noise_var)), cfo_hz=cfo_hz,
                        start_sample=int(round(self._sym_pos[i0])), symbol_index=int(n), pls_metric=float(metric))
@@ -392,3 +401,65 @@ class Demodulator:
             self._sym_cfo = self._sym_cfo[cut:].copy()
             self._sym_start = keep_from
             self._pending = [p for p in self._pending if p[0] >= keep_from]
+
+
+def _track_phase(y: np.ndarray, segs: list, f_init: float) -> tuple[np.ndarray, float]:
+    """Phase/amplitude tracking over one frame from its known segments (header, pilot blocks).
+
+    y: complex128[nsym] frame symbols; segs: [(start, known complex[n])]; f_init: cycles/symbol.
+    Each segment gives the ML phase arg sum y conj(known) at its centre (Mengali & D'Andrea
+    eq. 5.7.4) and an amplitude; phases are unwrapped against the running frequency, then
+    linearly interpolated over the frame (extrapolated with the last segment's slope).
+    Returns (derotated, amplitude-normalised symbols complex128[nsym], frequency cycles/symbol).
+    """
+    t_c, ph_c, amp_c = [], [], []
+    f_run = f_init
+    for st, known in segs:
+        kk = np.arange(st, st + known.size)
+        tc = st + (known.size - 1) / 2.0
+        s = np.sum(y[kk] * np.conj(known) * np.exp(-2j * np.pi * f_run * (kk - tc)))
+        raw = float(np.angle(s))
+        if ph_c:
+            pred = ph_c[-1] + 2 * np.pi * f_run * (tc - t_c[-1])
+            ph = pred + float(np.angle(np.exp(1j * (raw - pred))))
+            seg_f = (ph - ph_c[-1]) / (2 * np.pi * (tc - t_c[-1]))
+            f_run = 0.5 * f_run + 0.5 * seg_f
+        else:
+            ph = raw
+        t_c.append(tc)
+        ph_c.append(ph)
+        amp_c.append(abs(s) / known.size)
+    t_c = np.array(t_c)
+    ph_c = np.array(ph_c)
+    amp_c = np.array(amp_c)
+    t = np.arange(y.size, dtype=np.float64)
+    if t_c.size >= 2:
+        f_fine = float(np.polyfit(t_c, ph_c, 1)[0] / (2 * np.pi))
+        f_end = (ph_c[-1] - ph_c[-2]) / (2 * np.pi * (t_c[-1] - t_c[-2]))
+    else:
+        f_fine = f_end = f_init
+    phase = np.interp(t, t_c, ph_c)
+    after = t > t_c[-1]
+    phase[after] = ph_c[-1] + 2 * np.pi * f_end * (t[after] - t_c[-1])
+    before = t < t_c[0]
+    phase[before] = ph_c[0] + 2 * np.pi * f_init * (t[before] - t_c[0])
+    amp = np.maximum(np.interp(t, t_c, amp_c), 1e-12)
+    return y * np.exp(-1j * phase) / amp, f_fine
+
+
+def _viterbi_viterbi(p: np.ndarray, block: int = SLOT_SYMBOLS) -> np.ndarray:
+    """Feed-forward 4th-power phase tracking for frames without pilots (Viterbi & Viterbi 1983).
+
+    p: complex128[n] payload already derotated by the header estimate (residual phase ~0 at its
+    start). Per block of ``block`` symbols, phi = arg(-sum p^4)/4; the 4*phi sequence is
+    unwrapped starting from the header's 0, which resolves the pi/2 ambiguity as long as the
+    phase moves < pi/4 per block. Phases are interpolated linearly between block centres.
+    """
+    nb = p.size // block
+    if nb < 2:
+        return p
+    q = -np.sum(p[:nb * block].reshape(nb, block) ** 4, axis=1)
+    th4 = np.unwrap(np.concatenate([[0.0], np.angle(q)]))[1:]
+    t_c = np.arange(nb) * block + (block - 1) / 2.0
+    phase = np.interp(np.arange(p.size), t_c, th4 / 4.0)
+    return p * np.exp(-1j * phase)

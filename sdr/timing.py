@@ -108,7 +108,7 @@ def _gardner_kernel(x, state, sps, k1, k2, max_rate, power_alpha, table, oversam
 
 
 def gardner(x: np.ndarray, state: np.ndarray, samples_per_symbol: float, k1: float, k2: float,
-            max_rate: float = 2e-3, power_alpha: float = 1.0 / 256) -> tuple[np.ndarray, np.ndarray]:
+            max_rate: float = 3e-4, power_alpha: float = 1.0 / 256) -> tuple[np.ndarray, np.ndarray]:
     """Run the loop over MF output x complex64[n] from ``state`` (float64[6], updated in place).
 
     Returns (symbols complex64[k], strobe positions float64[k] in x's sample coordinates).
@@ -120,7 +120,7 @@ def gardner(x: np.ndarray, state: np.ndarray, samples_per_symbol: float, k1: flo
                            INTERP_OVERSAMPLE, INTERP_TAPS)
 
 
-def gardner_reference(x, state, samples_per_symbol, k1, k2, max_rate=2e-3, power_alpha=1.0 / 256):
+def gardner_reference(x, state, samples_per_symbol, k1, k2, max_rate=3e-4, power_alpha=1.0 / 256):
     """Readable pure-Python version of ``gardner`` (same arithmetic); for tests only."""
     sps = float(samples_per_symbol)
     x = np.asarray(x, dtype=np.complex64)

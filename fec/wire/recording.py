@@ -18,6 +18,8 @@ KEY_SAMPLE_RATE = "core:sample_rate"
 KEY_FREQUENCY = "core:frequency"
 KEY_SYMBOL_RATE = "chaincast:symbol_rate"
 KEY_PROFILE = "chaincast:profile"
+KEY_EXTENSIONS = "core:extensions"
+EXTENSION = {"name": "chaincast", "version": "1.0.0", "optional": True}  # SigMF requires declaring it
 
 BYTES_PER_SAMPLE = {"cf32_le": 8, "cu8": 2}
 RAW_SUFFIXES = {".cf32": "cf32_le", ".cfile": "cf32_le", ".cu8": "cu8"}
@@ -42,7 +44,7 @@ class RecordingInfo:
         return BYTES_PER_SAMPLE[self.datatype]
 
     def global_fields(self) -> dict:
-        fields = {KEY_DATATYPE: self.datatype, KEY_SAMPLE_RATE: float(self.sample_rate_hz)}
+        fields = {KEY_DATATYPE: self.datatype, KEY_SAMPLE_RATE: float(self.sample_rate_hz), KEY_EXTENSIONS: [EXTENSION]}
         if self.symbol_rate_hz is not None:
             fields[KEY_SYMBOL_RATE] = float(self.symbol_rate_hz)
         if self.profile is not None:

@@ -1,0 +1,135 @@
+"""`make bench`: real-time factors of the uplink and the receiver for the default profile.
+
+Real-time factor = air time of the signal / wall time to produce or consume it, on one core
+(numba threads pinned to 1). Medians of REPEATS runs after a warm-up run (numba compilation is
+cached and excluded). Writes bench-out/bench.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from chaincast.fec import convolutional  # noqa: E402
+from chaincast.fec.outer import InterleavedReedSolomon  # noqa: E402
+from chaincast.fec.wire.profile import DEFAULT_PROFILE  # noqa: E402
+from chaincast.rxside.kernel import ChainDelivery  # noqa: E402
+from chaincast.rxside.receiver import Receiver  # noqa: E402
+from chaincast.rxside.source import FileSource  # noqa: E402
+from chaincast.sdr.channel import Channel  # noqa: E402
+from chaincast.txside.chain.sources import read_blocks  # noqa: E402
+from chaincast.txside.cli import write_broadcast  # noqa: E402
+from chaincast.txside.recording import SigmfWriter, read_sigmf_chunks, read_sigmf_info  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+MAINNET = REPO.parent / "shared" / "data" / "blocks" / "bitcoinj" / "first-100k-blocks.dat"
+REPEATS = 3
+OUT = REPO / "bench-out"
+
+
+def median_of(fn, repeats: int = REPEATS) -> tuple[float, list[float]]:
+    fn()  # warm-up
+    runs = [fn() for _ in range(repeats)]
+    return statistics.median(runs), runs
+
+
+def bench_link(workdir: Path) -> dict:
+    blocks = list(read_blocks(MAINNET))
+    clean = workdir / "up.sigmf-meta"
+
+    def tx() -> float:
+        return write_broadcast(blocks, DEFAULT_PROFILE, clean, passes=3)["realtime_factor"]
+
+    tx_rtf, tx_runs = median_of(tx)
+    noisy = workdir / "down.sigmf-meta"
+    info = read_sigmf_info(clean)
+    channel = Channel(info.sample_rate_hz, info.symbol_rate_hz, esn0_db=10.0, cfo_hz=20e3, clock_ppm=30.0, seed=1)
+    with SigmfWriter(noisy, info.__class__(info.sample_rate_hz, "cu8", None, info.symbol_rate_hz, info.profile),
+                     cu8_rms_lsb=40.0 / np.sqrt(1 + 2.4 / 10.0)) as writer:
+        for chunk in read_sigmf_chunks(clean):
+            writer.write(channel.process(chunk))
+        writer.write(channel.flush())
+
+    def rx() -> float:
+        with tempfile.TemporaryDirectory() as datadir:
+            source = FileSource(noisy)
+            delivery = ChainDelivery(datadir, "main")
+            receiver = Receiver(source.info.sample_rate_hz, DEFAULT_PROFILE.symbol_rate_hz, DEFAULT_PROFILE.rolloff, delivery)
+            started = time.perf_counter()
+            for chunk in source.chunks():
+                receiver.feed(chunk)
+            report = receiver.finish()
+            wall = time.perf_counter() - started
+            delivery.close()
+            if report.tip_height != 438:
+                raise SystemExit(f"rx bench run did not reach tip 438 (got {report.tip_height})")
+            return source.duration_s / wall
+
+    rx_rtf, rx_runs = median_of(rx)
+    return {"air_s": FileSource(noisy).duration_s, "tx_realtime_factor": tx_rtf, "tx_runs": tx_runs,
+            "rx_realtime_factor": rx_rtf, "rx_runs": rx_runs}
+
+
+def bench_decoders() -> dict:
+    rng = np.random.default_rng(0)
+    n = 8064
+    llr = (1 - 2 * convolutional.encode(rng.integers(0, 2, n).astype(np.uint8)).astype(np.float32)) * 3
+    llr += rng.normal(0, 2, llr.size).astype(np.float32)
+
+    def viterbi() -> float:
+        started = time.perf_counter()
+        for _ in range(50):
+            convolutional.viterbi_decode(llr, n)
+        return 50 * n / (time.perf_counter() - started) / 1e6
+
+    rs = InterleavedReedSolomon(252, 32, 4)
+    coded = rs.encode(bytes(rng.integers(0, 256, rs.data_bytes, dtype=np.uint8)))
+
+    def rs_decode() -> float:
+        started = time.perf_counter()
+        for _ in range(200):
+            rs.decode(coded)
+        return 200 * rs.data_bytes * 8 / (time.perf_counter() - started) / 1e6
+
+    v, _ = median_of(viterbi)
+    r, _ = median_of(rs_decode)
+    return {"viterbi_info_mbit_s": v, "rs_decode_clean_mbit_s": r}
+
+
+def main() -> int:
+    if not MAINNET.exists():
+        print(f"bench needs the shared data: {MAINNET}", file=sys.stderr)
+        return 1
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        link = bench_link(Path(tmp))
+    results = {"machine": platform.processor() or platform.machine(), "cores_used": 1, "profile": DEFAULT_PROFILE.name,
+               "modcod": DEFAULT_PROFILE.modcod, "workload": "mainnet blocks 0..438, 3 passes, Es/N0 10 dB, CFO 20 kHz, 30 ppm, cu8",
+               **link, **bench_decoders()}
+    (OUT / "bench.json").write_text(json.dumps(results, indent=1))
+    rows = [
+        ("uplink (tx) real-time factor", f"{results['tx_realtime_factor']:.2f}x", "air time / wall time, median of 3"),
+        ("receiver (rx) real-time factor", f"{results['rx_realtime_factor']:.2f}x", "2.4 Msps cu8 in, blocks validated out"),
+        ("Viterbi decoder", f"{results['viterbi_info_mbit_s']:.1f} Mbit/s", "information bits, one core"),
+        ("RS(252,220) decode, clean", f"{results['rs_decode_clean_mbit_s']:.1f} Mbit/s", "data bits"),
+    ]
+    print(f"\nchaincast bench ({results['workload']}; {results['air_s']:.2f} s of air time)\n")
+    print(f"| {'measure':32} | {'value':>14} | note |\n|{'-' * 34}|{'-' * 16}|------|")
+    for name, value, note in rows:
+        print(f"| {name:32} | {value:>14} | {note} |")
+    print(f"\nJSON: {OUT / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

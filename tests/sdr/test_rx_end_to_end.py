@@ -1,0 +1,118 @@
+"""Modulator -> Channel -> cu8 -> Demodulator, whole-link checks."""
+
+import numpy as np
+import pytest
+from scipy.special import erfc
+
+from chaincast.fec.wire.plheader import Pls
+from chaincast.sdr import plframe as pf
+from chaincast.sdr.channel import Channel, cu8_to_complex, quantize_cu8
+from chaincast.sdr.modem import qpsk_hard, qpsk_map
+from chaincast.sdr.rx import Demodulator
+from chaincast.sdr.tx import Modulator
+
+SYMBOL_RATE_HZ = 1e6
+
+
+def _link(sps, esn0_db, cfo_hz, ppm, nframes=20, seed=1, pls_values=None, lead_s=0.01):
+    """Returns (payload bits per frame, pls values, cu8 samples as complex64, fs)."""
+    rng = np.random.default_rng(seed)
+    fs = sps * SYMBOL_RATE_HZ
+    if pls_values is None:
+        pls_values = [Pls(1, True, True).pack()] * nframes
+    bits, syms = [], []
+    for v in pls_values:
+        b = rng.integers(0, 2, 2 * Pls.unpack(v).slots * 90).astype(np.uint8)
+        bits.append(b)
+        syms.append(pf.build_frame(qpsk_map(b), v))
+    mod = Modulator(fs, SYMBOL_RATE_HZ, 0.2)
+    lead = np.zeros(int(lead_s * fs), np.complex64)
+    tx = np.concatenate([lead, mod.process(np.concatenate(syms)), mod.flush(), lead])
+    ch = Channel(fs, SYMBOL_RATE_HZ, esn0_db, cfo_hz=cfo_hz, clock_ppm=ppm, seed=seed)
+    rx = np.concatenate([ch.process(tx), ch.flush()])
+    return bits, list(pls_values), cu8_to_complex(quantize_cu8(rx, rms_lsb=40.0)), fs
+
+
+def _demod(iq, fs, chunk=1_000_000, **kw):
+    dem = Demodulator(fs, SYMBOL_RATE_HZ, 0.2, **kw)
+    frames = []
+    for i in range(0, iq.size, chunk):
+        frames += dem.process(iq[i:i + chunk])
+    frames += dem.flush()
+    return frames, dem
+
+
+def _check_link(sps, cfo_hz, ppm, seed):
+    bits, pls_values, iq, fs = _link(sps, 10.0, cfo_hz, ppm, seed=seed)
+    frames, dem = _demod(iq, fs)
+    assert len(frames) == len(bits) == dem.stats.frames_found
+    assert [f.pls_value for f in frames] == pls_values
+    errs = np.concatenate([qpsk_hard(f.payload) != b for f, b in zip(frames, bits)])
+    ber = errs.mean()
+    ser = np.mean(errs.reshape(-1, 2).any(axis=1))
+    pb = 0.5 * erfc(np.sqrt(10 ** (10 / 10) / 2))  # QPSK at Es/N0 = 10 dB: 7.7e-4
+    ps = 2 * pb - pb * pb  # 1.55e-3
+    assert ber < 1.5e-3, (ber, pb)
+    assert ser < 2 * ps, (ser, ps)
+    assert max(np.mean(qpsk_hard(f.payload) != b) for f, b in zip(frames, bits)) < 5e-3  # no bad frame
+    assert abs(np.median([f.esn0_db for f in frames]) - 10.0) < 1.0
+    assert all(abs(f.cfo_hz - cfo_hz) < 100 for f in frames)
+    # frames are back to back: start spacing = frame length in (clock-offset) samples
+    step = pf.frame_symbols(90, True) * sps * (1 + ppm * 1e-6)
+    assert np.allclose(np.diff([f.start_sample for f in frames]), step, atol=2)
+    assert np.all(np.diff([f.symbol_index for f in frames]) == pf.frame_symbols(90, True))
+    lead_and_delays = 0.01 * fs + 8 * sps  # noise lead + modulator delay
+    assert abs(frames[0].start_sample - lead_and_delays * (1 + ppm * 1e-6)) < 3
+    for f in frames:
+        assert f.payload.dtype == np.complex64 and f.payload.size == 8100
+        assert abs(np.mean(np.abs(f.payload) ** 2) - (1 + f.noise_var)) < 0.1
+
+
+def test_link_10db_cfo_20khz_30ppm_2p4sps_cu8():
+    _check_link(2.4, 20e3, 30, seed=1)
+
+
+def test_link_10db_cfo_100khz_100ppm_2p4sps():
+    _check_link(2.4, -100e3, 100, seed=2)
+
+
+def test_link_10db_cfo_100khz_minus_100ppm_2p0sps():
+    _check_link(2.0, 100e3, -100, seed=3)
+
+
+def test_no_frames_on_two_seconds_of_noise():
+    fs = 2.4e6
+    ch = Channel(fs, SYMBOL_RATE_HZ, 10.0, seed=12)
+    iq = cu8_to_complex(quantize_cu8(ch.noise(int(2 * fs)), rms_lsb=40.0))
+    frames, dem = _demod(iq, fs)
+    assert frames == []
+    assert dem.stats.frames_found == 0
+
+
+def test_chunk_sizes_4096_and_1e6_give_identical_frames():
+    bits, _, iq, fs = _link(2.4, 10.0, 20e3, 30, nframes=6, seed=4)
+    a, _ = _demod(iq, fs, chunk=4096)
+    b, _ = _demod(iq, fs, chunk=1_000_000)
+    assert len(a) == len(b) == 6
+    for fa, fb in zip(a, b):
+        assert (fa.pls_value, fa.start_sample, fa.symbol_index) == (fb.pls_value, fb.start_sample, fb.symbol_index)
+        assert fa.noise_var == fb.noise_var and fa.cfo_hz == fb.cfo_hz
+        assert np.array_equal(fa.payload, fb.payload)
+
+
+def test_modcod_filter_counts_header_failures_and_mixed_pilots():
+    vals = [Pls(1, True, True).pack(), Pls(5, True, False).pack()] * 3
+    bits, _, iq, fs = _link(2.4, 10.0, 5e3, 10, seed=5, pls_values=vals)
+    frames, dem = _demod(iq, fs)
+    assert [f.pls_value for f in frames] == vals
+    for f, b in zip(frames, bits):
+        assert np.mean(qpsk_hard(f.payload) != b) < 5e-3
+    only1, dem1 = _demod(iq, fs, modcod_ids={1})
+    assert [f.pls.modcod_id for f in only1] == [1, 1, 1]
+    assert dem1.stats.header_failures >= 2  # the modcod-5 frames (the last may lack its successor)
+
+
+@pytest.mark.slow
+def test_link_2p31_and_4_sps():
+    _check_link(2.31, 20e3, 30, seed=6)
+    _check_link(4.0, -50e3, 50, seed=7)
