@@ -51,7 +51,7 @@ class SigmfWriter:
         meta = SigMFFile(data_file=str(self.data_path), global_info=self.info.global_fields(), skip_checksum=True)
         capture = {} if self.info.frequency_hz is None else {sigmf.FREQUENCY_KEY: self.info.frequency_hz}
         meta.add_capture(0, metadata=capture)
-        meta.tofile(str(self.meta_path), toarchive=False)
+        meta.tofile(str(self.meta_path), toarchive=False, overwrite=True)  # the data file was just rewritten too
 
     def __enter__(self) -> "SigmfWriter":
         return self
