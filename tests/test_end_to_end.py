@@ -105,3 +105,11 @@ def test_noise_only_recording_gives_no_frames_and_no_blocks(tmp_path):
 def test_tx_refuses_blocks_of_another_chain(tmp_path):
     result = chaincast("tx", "--source", shared_file(REGTEST_CHAIN), "--chain", "main", "--out", tmp_path / "x.sigmf-meta")
     assert result.returncode != 0 and "regtest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_runs_the_whole_job_and_reaches_its_tip(tmp_path):
+    result = chaincast("demo", "--out", tmp_path / "demo", "--blocks", "105")
+    assert result.returncode == 0, result.stderr
+    assert "105 blocks validated, 0 rejected" in result.stdout
+    assert (tmp_path / "demo" / "datadir" / "regtest" / "blocks").is_dir()
+    assert (tmp_path / "demo" / "received.sigmf-meta").exists()
