@@ -59,7 +59,7 @@ def rx_command(argv: list[str]) -> int:
         print(
             f"{report.frames_ok} frames ok, {report.frames_failed} failed, {report.header_failures} header failures; "
             f"{report.objects_complete} objects; {report.blocks_validated} blocks validated, "
-            f"{report.blocks_rejected} rejected, {report.blocks_waiting} waiting for a parent\n"
+            f"{report.blocks_rejected} rejected, {report.blocks_known} already known, {report.blocks_waiting} waiting for a parent\n"
             f"tip {report.tip_height} {report.tip_hash}  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, "
             f"{report.duration_s:.2f} s of signal in {wall_s:.2f} s)"
         )

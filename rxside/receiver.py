@@ -27,6 +27,7 @@ class ReceiveReport:
     objects_corrupt: int
     blocks_validated: int
     blocks_rejected: int
+    blocks_known: int  # already in the datadir (or the genesis block)
     blocks_waiting: int
     tip_height: int
     tip_hash: str
@@ -93,6 +94,7 @@ class Receiver:
             objects_corrupt=asm.objects_corrupt,
             blocks_validated=dlv.blocks_validated,
             blocks_rejected=dlv.blocks_rejected,
+            blocks_known=dlv.blocks_duplicate,
             blocks_waiting=dlv.blocks_waiting,
             tip_height=height,
             tip_hash=tip_hash,
