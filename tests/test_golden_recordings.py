@@ -37,3 +37,20 @@ def test_golden_regtest_recording_stage_by_stage(tmp_path):
     delivery = ChainDelivery(tmp_path, "regtest")
     assert [delivery.submit(o.payload) for o in objects] == ["validated"] * 5
     assert delivery.tip() == (5, TIP) and display_hex(block_hash(expected_blocks[-1])) == TIP
+
+
+def test_raw_cf32_file_with_sample_rate_decodes(tmp_path):
+    import numpy as np
+
+    from chaincast.sdr.channel import cu8_to_complex
+
+    raw = tmp_path / "golden.cf32"
+    data = np.fromfile(RECORDING.with_suffix(".sigmf-data"), dtype=np.uint8)
+    cu8_to_complex(data).astype("<c8").tofile(raw)
+    source = FileSource(raw, sample_rate_hz=DEFAULT_PROFILE.sample_rate_hz, chunk_samples=50_000)
+    demod = Demodulator(source.info.sample_rate_hz, DEFAULT_PROFILE.symbol_rate_hz, DEFAULT_PROFILE.rolloff)
+    frames = [f for chunk in source.chunks() for f in demod.process(chunk)] + demod.flush()
+    link = LinkDecoder()
+    for f in frames:
+        link.decode(f.pls_value, f.payload, f.noise_var)
+    assert link.stats.frames_ok == 8
