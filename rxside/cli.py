@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chain", required=True, choices=sorted(CHAINS), help="which Bitcoin network the blocks belong to")
     p.add_argument("--datadir", required=True, help="Bitcoin Core data directory to deliver validated blocks into")
     p.add_argument("--sample-rate", type=float, help="sample rate in Hz (raw files only)")
+    p.add_argument("--datatype", choices=["cu8", "cf32_le"], help="raw file sample format, for suffixes other than .cu8/.cf32")
     p.add_argument("--symbol-rate", type=float, help="symbol rate in baud (default: from metadata, else the profile's)")
     p.add_argument("--profile", default=None, choices=sorted(PROFILES), help="link profile (default: from metadata)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def rx_command(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    source = FileSource(args.input, sample_rate_hz=args.sample_rate, chunk_samples=args.chunk_samples)
+    source = FileSource(args.input, sample_rate_hz=args.sample_rate, chunk_samples=args.chunk_samples, datatype=args.datatype)
     profile_name = args.profile or source.info.profile or DEFAULT_PROFILE.name
     if profile_name not in PROFILES:
         raise ReceiverError(f"{args.input}: unknown profile {profile_name!r} in metadata")

@@ -19,23 +19,27 @@ from chaincast.sdr.channel import cu8_to_complex
 
 
 class FileSource:
-    def __init__(self, path: str | Path, sample_rate_hz: float | None = None, chunk_samples: int = 1 << 19):
+    def __init__(self, path: str | Path, sample_rate_hz: float | None = None, chunk_samples: int = 1 << 19,
+                 datatype: str | None = None):
+        """``datatype`` ("cu8" or "cf32_le") reads a raw file whatever its suffix (rtl_sdr writes .bin)."""
         path = Path(path)
         self.chunk_samples = chunk_samples
         if path.suffix in (".sigmf-meta", ".sigmf-data", ".sigmf"):
+            if datatype is not None:
+                raise ReceiverError(f"{path}: --datatype is for raw files; SigMF metadata names its own")
             self.info, self.data_path = _open_sigmf(path.with_suffix(""))
-        elif path.suffix in RAW_SUFFIXES:
+        elif path.suffix in RAW_SUFFIXES or datatype is not None:
             if sample_rate_hz is None:
                 raise ReceiverError(f"{path}: a raw recording needs --sample-rate")
             if not path.is_file():
                 raise ReceiverError(f"{path}: no such file")
             try:
-                self.info = RecordingInfo(sample_rate_hz=sample_rate_hz, datatype=RAW_SUFFIXES[path.suffix])
+                self.info = RecordingInfo(sample_rate_hz=sample_rate_hz, datatype=datatype or RAW_SUFFIXES[path.suffix])
             except WireError as bad:
                 raise ReceiverError(f"{path}: {bad}") from None
             self.data_path = path
         else:
-            raise ReceiverError(f"{path}: unknown recording type (use .sigmf-meta, .cu8 or .cf32)")
+            raise ReceiverError(f"{path}: unknown recording type (use .sigmf-meta, .cu8, .cf32, or --datatype for a raw file)")
         if sample_rate_hz is not None and path.suffix.startswith(".sigmf") and sample_rate_hz != self.info.sample_rate_hz:
             raise ReceiverError(f"{path}: --sample-rate {sample_rate_hz:g} contradicts the metadata's {self.info.sample_rate_hz:g}")
         self.total_samples = self.data_path.stat().st_size // self.info.bytes_per_sample
