@@ -18,6 +18,9 @@ from chaincast.rxside.errors import ReceiverError
 from chaincast.sdr.channel import cu8_to_complex
 
 
+CF32_CLIP = 1e6
+
+
 class FileSource:
     def __init__(self, path: str | Path, sample_rate_hz: float | None = None, chunk_samples: int = 1 << 19,
                  datatype: str | None = None):
@@ -59,8 +62,10 @@ class FileSource:
                     yield cu8_to_complex(np.frombuffer(raw, np.uint8))
                 else:
                     chunk = np.frombuffer(raw, "<c8").astype(np.complex64)
-                    # garbage floats (NaN/inf) would poison every filter state downstream
-                    yield np.nan_to_num(chunk, nan=0.0, posinf=0.0, neginf=0.0)
+                    # garbage floats (NaN, inf, 1e38) would poison every filter state downstream;
+                    # real streams are many orders of magnitude below the clip level
+                    parts = np.nan_to_num(chunk.view(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+                    yield np.clip(parts, -CF32_CLIP, CF32_CLIP).view(np.complex64)
 
 
 def _open_sigmf(base: Path) -> tuple[RecordingInfo, Path]:

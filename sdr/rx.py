@@ -215,6 +215,12 @@ class Demodulator:
         return frames
 
     def _update_cfo(self, x: np.ndarray) -> None:
+        # normalise first: the 4th power of a loud block would overflow float32 (and the
+        # estimate must not depend on the input level anyway)
+        power = float(np.mean(np.abs(x) ** 2, dtype=np.float64))
+        if not np.isfinite(power) or power <= 0.0:
+            return
+        x = x * np.float32(1.0 / np.sqrt(power))
         x2 = x * x
         spec = np.abs(np.fft.fft(x2 * x2 * self._hann)) ** 2
         self._spec = spec if self._spec is None else self.cfo_forget * self._spec + spec

@@ -128,3 +128,14 @@ def test_real_rtl_sdr_captures_give_no_frames(tmp_path):
         assert rx.returncode == 0, rx.stderr
         report = last_json(rx.stdout)
         assert (report["frames_found"], report["frames_ok"], report["blocks_validated"]) == (0, 0, 0), capture.name
+
+
+def test_garbage_float_recording_is_noise_not_a_crash(tmp_path):
+    import numpy as np
+
+    garbage = tmp_path / "garbage.cf32"
+    garbage.write_bytes(np.random.default_rng(3).bytes(2_000_001))  # NaN, inf, 1e38 and a torn tail
+    rx = chaincast("rx", garbage, "--sample-rate", "2.4e6", "--chain", "main", "--datadir", tmp_path / "d", "--json")
+    assert rx.returncode == 0, rx.stderr
+    assert "Warning" not in rx.stderr
+    assert last_json(rx.stdout)["frames_found"] == 0
