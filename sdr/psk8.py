@@ -1,0 +1,53 @@
+"""Gray-mapped 8PSK and its LLR demappers (exact log-MAP and max-log).
+
+Constellation: point ``k`` (k = 0..7, counter-clockwise) sits at phase ``pi/4 + k*pi/4`` with unit
+energy. The bit triplet (b0, b1, b2), b0 first, of point ``k`` is the Gray code of ``k``
+(``k ^ (k >> 1)``), so neighbours on the circle differ in exactly one bit. The triplet index is
+``4*b0 + 2*b1 + b2``.
+
+LLR convention of chaincast: ``log P(b=0)/P(b=1)``, positive means 0; ``noise_var`` is N0 per
+complex symbol (Es = 1). For bit i::
+
+    exact:    L_i = log sum_{s: b_i(s)=0} exp(-|y-s|^2/N0) - log sum_{s: b_i(s)=1} exp(-|y-s|^2/N0)
+    max-log:  L_i = (min_{s: b_i(s)=1} |y-s|^2 - min_{s: b_i(s)=0} |y-s|^2) / N0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BITS_PER_SYMBOL = 3
+_K = np.arange(8)
+_GRAY = _K ^ (_K >> 1)
+# POINTS[label] = constellation point carrying the triplet whose index is ``label``
+POINTS = np.empty(8, dtype=np.complex64)
+POINTS[_GRAY] = np.exp(1j * (np.pi / 4 + _K * np.pi / 4)).astype(np.complex64)
+LABEL_BITS = ((np.arange(8)[:, None] >> np.array([2, 1, 0])) & 1).astype(np.uint8)  # [label, bit]
+
+
+def psk8_map(bits: np.ndarray) -> np.ndarray:
+    """bits uint8[3n] (triplets b0, b1, b2) -> complex64[n]."""
+    b = np.asarray(bits, dtype=np.uint8).reshape(-1, 3)
+    return POINTS[4 * b[:, 0] + 2 * b[:, 1] + b[:, 2]]
+
+
+def psk8_llr(y: np.ndarray, noise_var: float, exact: bool = True) -> np.ndarray:
+    """y complex64[n] -> float32[3n] LLRs (b0, b1, b2 per symbol)."""
+    y = np.asarray(y, dtype=np.complex64).reshape(-1)
+    n0 = max(float(noise_var), 1e-12)
+    metric = -np.abs(y[:, None] - POINTS[None, :]) ** 2 / n0  # [n, 8] log-likelihood up to a constant
+    out = np.empty((y.size, 3), dtype=np.float32)
+    for i in range(3):
+        zeros, ones = metric[:, LABEL_BITS[:, i] == 0], metric[:, LABEL_BITS[:, i] == 1]
+        if exact:
+            out[:, i] = np.logaddexp.reduce(zeros, axis=1) - np.logaddexp.reduce(ones, axis=1)
+        else:
+            out[:, i] = zeros.max(axis=1) - ones.max(axis=1)
+    return out.reshape(-1)
+
+
+def psk8_hard(y: np.ndarray) -> np.ndarray:
+    """Nearest-point decisions: complex[n] -> bits uint8[3n]."""
+    y = np.asarray(y, dtype=np.complex64).reshape(-1)
+    label = np.argmin(np.abs(y[:, None] - POINTS[None, :]), axis=1)
+    return LABEL_BITS[label].reshape(-1)
