@@ -1,4 +1,11 @@
-"""chaincast.fec.ldpc: the LDPC inner-code family (issue 3), under construction.
+"""chaincast.fec.ldpc: the LDPC inner-code family (issue 3). A pure library, not yet used by any
+MODCOD: the link still runs the convolutional placeholder.
 
-Not yet used by any MODCOD: the link still runs the convolutional placeholder.
+- ``construct``: deterministic generator of the IRA / quasi-cyclic codes (DVB-S2 structure and
+  degree profiles, our own girth-conditioned edge placement); writes ``tables/``.
+- ``codes``: ``get_code(rate, n)`` -> ``LdpcCode``; ``parity_check_matrix``, ``check_adjacency``,
+  ``syndrome``. Rates 1/3, 1/2, 3/5, 2/3, 3/4, 5/6; n = 64800 and 16200.
+- ``encode``: ``encode(code, info_bits[..., k]) -> codeword[..., n]`` (systematic, linear time).
+- ``decode``: ``decode(code, llr[batch, n]) -> LdpcDecodeResult(codeword, ok, iterations)``,
+  layered normalised offset min-sum (numba), and ``decode_reference`` (NumPy).
 """

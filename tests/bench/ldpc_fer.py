@@ -1,0 +1,137 @@
+"""FER versus Es/N0 of one chaincast LDPC code on AWGN with QPSK, and decoder throughput.
+
+QPSK with unit-energy symbols, Gray mapped: each real dimension carries one coded bit as
+``(1 - 2 c) / sqrt(2)`` plus Gaussian noise of variance ``N0 / 2``; the LLR (positive = 0) is
+``2 * sqrt(2) * y / N0``. Es/N0 in dB is ``-10 log10(N0)``.
+
+For every Es/N0 frames are decoded in batches until ``--errors`` frame errors (decoded information
+bits differ from the sent ones) or ``--frames`` frames. Throughput = information bits / decoder
+wall time, one core (numba threads pinned to 1), noise generation excluded, after a warm-up:
+(a) at ``--speed-esn0`` with early termination and ``--max-iterations``; (b) at exactly 25
+iterations per frame (all-zero LLRs never stop, so every frame runs the full 25).
+
+    python tests/bench/ldpc_fer.py --rate 3/5 --n 64800 --esn0 2.0 2.1 2.2 2.3 --frames 300
+
+Prints a table and writes ``bench-out/ldpc_fer_<code>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from chaincast.fec.ldpc.codes import get_code  # noqa: E402
+from chaincast.fec.ldpc.decode import DEFAULT_WIDTH, decode, decoder_parameters  # noqa: E402
+from chaincast.fec.ldpc.encode import encode  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "bench-out"
+
+
+def qpsk_awgn_llr(codewords: np.ndarray, esn0_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``codewords: uint8[batch, n]`` -> LLRs ``float32[batch, n]`` after QPSK + AWGN at ``esn0_db``."""
+    n0 = 10.0 ** (-esn0_db / 10.0)
+    x = (1.0 - 2.0 * codewords.astype(np.float32)) / np.sqrt(2.0)
+    y = x + rng.normal(0.0, np.sqrt(n0 / 2.0), codewords.shape).astype(np.float32)
+    return (2.0 * np.sqrt(2.0) * y / n0).astype(np.float32)
+
+
+def fer_point(code, esn0_db, max_frames, max_errors, batch, max_iterations, rng, **kw) -> dict:
+    frames = errors = not_ok = undetected = 0
+    iterations = 0
+    decode_s = 0.0
+    while frames < max_frames and errors < max_errors:
+        size = min(batch, max_frames - frames)
+        info = rng.integers(0, 2, (size, code.k), dtype=np.uint8)
+        llr = qpsk_awgn_llr(encode(code, info), esn0_db, rng)
+        t0 = time.perf_counter()
+        result = decode(code, llr, max_iterations=max_iterations, **kw)
+        decode_s += time.perf_counter() - t0
+        wrong = np.any(result.info_bits != info, axis=1)
+        frames += size
+        errors += int(wrong.sum())
+        not_ok += int((~result.ok).sum())
+        undetected += int((wrong & result.ok).sum())
+        iterations += int(result.iterations.sum())
+    return {
+        "esn0_db": esn0_db, "frames": frames, "frame_errors": errors, "fer": errors / frames,
+        "not_ok": not_ok, "undetected_errors": undetected, "mean_iterations": iterations / frames,
+        "info_mbit_per_s": frames * code.k / decode_s / 1e6,
+    }
+
+
+def throughput(code, llr: np.ndarray, max_iterations: int, repeats: int, **kw) -> dict:
+    decode(code, llr[:2], max_iterations=2, **kw)  # warm-up (compilation is cached on disk)
+    times, its = [], 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = decode(code, llr, max_iterations=max_iterations, **kw)
+        times.append(time.perf_counter() - t0)
+        its = float(result.iterations.mean())
+    best = float(np.median(times))
+    return {"frames": llr.shape[0], "max_iterations": max_iterations, "mean_iterations": its,
+            "seconds": best, "info_mbit_per_s": llr.shape[0] * code.k / best / 1e6}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rate", default="3/5")
+    p.add_argument("--n", type=int, default=64800)
+    p.add_argument("--esn0", type=float, nargs="*", default=[2.0, 2.1, 2.2, 2.3])
+    p.add_argument("--frames", type=int, default=300, help="frames per point at most")
+    p.add_argument("--errors", type=int, default=50, help="stop a point after this many frame errors")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--max-iterations", type=int, default=50)
+    p.add_argument("--alpha", type=float, default=None, help="default: the rate's")
+    p.add_argument("--offset", type=float, default=None, help="default: the rate's")
+    p.add_argument("--width", type=int, default=DEFAULT_WIDTH)
+    p.add_argument("--speed-esn0", type=float, default=None, help="Es/N0 of the throughput run")
+    p.add_argument("--speed-frames", type=int, default=128)
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+
+    code = get_code(args.rate, args.n)
+    args.alpha, args.offset = decoder_parameters(code, args.alpha, args.offset)
+    kw = {"alpha": args.alpha, "offset": args.offset, "width": args.width}
+    rng = np.random.default_rng(args.seed)
+    report = {"code": code.name, "rate": code.rate, "n": code.n, "k": code.k, "z": code.z,
+              "decoder": {"max_iterations": args.max_iterations, **kw},
+              "machine": platform.processor() or platform.machine(), "points": [], "throughput": {}}
+    print(f"{code.name}: k={code.k}, z={code.z}; alpha={args.alpha} offset={args.offset} "
+          f"max_iterations={args.max_iterations} width={args.width}")
+    decode(code, np.zeros((2, code.n), np.float32), max_iterations=1, **kw)  # warm-up
+    print(f"{'Es/N0 dB':>9} {'frames':>7} {'errors':>7} {'FER':>9} {'not ok':>7} {'undet.':>7} {'mean it':>8} {'Mbit/s':>7}")
+    for esn0 in args.esn0:
+        pt = fer_point(code, esn0, args.frames, args.errors, args.batch, args.max_iterations, rng, **kw)
+        report["points"].append(pt)
+        print(f"{esn0:9.2f} {pt['frames']:7d} {pt['frame_errors']:7d} {pt['fer']:9.2e} {pt['not_ok']:7d} "
+              f"{pt['undetected_errors']:7d} {pt['mean_iterations']:8.1f} {pt['info_mbit_per_s']:7.2f}", flush=True)
+
+    if args.speed_esn0 is not None:
+        info = rng.integers(0, 2, (args.speed_frames, code.k), dtype=np.uint8)
+        llr = qpsk_awgn_llr(encode(code, info), args.speed_esn0, rng)
+        early = throughput(code, llr, args.max_iterations, 3, **kw)
+        fixed = throughput(code, np.zeros_like(llr), 25, 3, **kw)
+        report["throughput"] = {"esn0_db": args.speed_esn0, "early_termination": early, "fixed_25_iterations": fixed}
+        print(f"throughput at Es/N0 {args.speed_esn0} dB, {args.speed_frames} frames, width {args.width}: "
+              f"{early['info_mbit_per_s']:.2f} Mbit/s (mean {early['mean_iterations']:.1f} iterations, "
+              f"max {args.max_iterations}); fixed 25 iterations: {fixed['info_mbit_per_s']:.2f} Mbit/s")
+
+    out = args.out or OUT / f"ldpc_fer_{code.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
