@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from chaincast.fec.ldpc.construct import CIRCULANT_SIZES, FRAME_LENGTHS, RATES, code_spec, table_path
+from chaincast.fec.ldpc.construct import CIRCULANT_SIZES, FRAME_LENGTHS, RATES, IraDimensions, code_spec, table_path
 
 
 @dataclass(frozen=True)
-class LdpcCode:
+class LdpcCode(IraDimensions):
     """One IRA / quasi-cyclic LDPC code.
 
     ``addresses[g]``: the check indices of the first bit of information group ``g`` (``z`` bits);
@@ -25,10 +25,6 @@ class LdpcCode:
     is in checks ``i`` and ``i + 1`` (the last only in check ``m - 1``).
     """
 
-    rate: str
-    n: int
-    k: int
-    z: int
     addresses: tuple[tuple[int, ...], ...]
 
     def __post_init__(self) -> None:
@@ -41,21 +37,6 @@ class LdpcCode:
         for row in self.addresses:
             if any(not 0 <= x < m for x in row) or len({x % q for x in row}) != len(row):
                 raise ValueError("address out of range or two addresses of a group in one layer")
-
-    @property
-    def m(self) -> int:
-        """Number of parity bits = number of parity checks."""
-        return self.n - self.k
-
-    @property
-    def q(self) -> int:
-        """Number of layers (``m / z``); check ``i`` belongs to layer ``i % q``."""
-        return self.m // self.z
-
-    @property
-    def name(self) -> str:
-        num, den = self.rate.split("/")
-        return f"ldpc_n{self.n}_r{num}_{den}"
 
     def __hash__(self) -> int:  # tables are tuples: hash on the identity of the code
         return hash((self.rate, self.n, self.k, self.z))

@@ -75,28 +75,36 @@ RATES = tuple(PROFILES)
 
 
 @dataclass(frozen=True)
-class CodeSpec:
-    """Everything the generator needs to know about one code before placing edges."""
+class IraDimensions:
+    """Size of an IRA / quasi-cyclic code and what follows from it (shared by spec and code)."""
 
     rate: str
     n: int
     k: int
     z: int  # circulant size
-    column_degrees: tuple[int, ...]  # one per information group
-    seed: int
 
     @property
     def m(self) -> int:
+        """Number of parity bits = number of parity checks."""
         return self.n - self.k
 
     @property
     def q(self) -> int:
+        """Number of layers (``m / z``); check ``i`` belongs to layer ``i % q``."""
         return self.m // self.z
 
     @property
     def name(self) -> str:
         num, den = self.rate.split("/")
         return f"ldpc_n{self.n}_r{num}_{den}"
+
+
+@dataclass(frozen=True)
+class CodeSpec(IraDimensions):
+    """Everything the generator needs to know about one code before placing edges."""
+
+    column_degrees: tuple[int, ...]  # one per information group
+    seed: int
 
 
 def code_spec(rate: str, n: int) -> CodeSpec:
