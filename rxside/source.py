@@ -6,14 +6,13 @@ RTL-SDR source will yield, and never holds the whole file in memory.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from chaincast.fec.wire.errors import WireError
-from chaincast.fec.wire.recording import RAW_SUFFIXES, RecordingInfo
+from chaincast.fec.wire.recording import RAW_SUFFIXES, RecordingInfo, parse_sigmf_meta
 from chaincast.rxside.errors import ReceiverError
 from chaincast.sdr.channel import cu8_to_complex
 
@@ -71,15 +70,11 @@ class FileSource:
 def _open_sigmf(base: Path) -> tuple[RecordingInfo, Path]:
     meta_path, data_path = base.with_suffix(".sigmf-meta"), base.with_suffix(".sigmf-data")
     try:
-        doc = json.loads(meta_path.read_text())
-        if not isinstance(doc, dict) or not isinstance(doc.get("global"), dict):
-            raise ReceiverError(f"{meta_path}: not SigMF metadata (no global object)")
-        captures = doc.get("captures") or [None]
-        info = RecordingInfo.from_sigmf(doc["global"], captures[0] if isinstance(captures[0], dict) else None)
+        info = parse_sigmf_meta(meta_path.read_text())
     except FileNotFoundError:
         raise ReceiverError(f"{meta_path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ReceiverError(f"{meta_path}: not valid JSON, so not SigMF metadata") from None
+    except UnicodeDecodeError:
+        raise ReceiverError(f"{meta_path}: not text, so not SigMF metadata") from None
     except WireError as bad:
         raise ReceiverError(f"{meta_path}: {bad}") from None
     if not data_path.is_file():

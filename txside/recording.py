@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import sigmf
 from sigmf import SigMFFile
 
-from chaincast.fec.wire.recording import RecordingInfo
+from chaincast.fec.wire.recording import RecordingInfo, parse_sigmf_meta
 from chaincast.fec.wire.errors import WireError
 from chaincast.sdr.channel import cu8_to_complex, quantize_cu8
 
@@ -63,12 +62,11 @@ class SigmfWriter:
 def read_sigmf_info(path: str | Path) -> RecordingInfo:
     meta_path, data_path = sigmf_paths(path)
     try:
-        doc = json.loads(meta_path.read_text())
-        info = RecordingInfo.from_sigmf(doc["global"], (doc.get("captures") or [None])[0])
+        info = parse_sigmf_meta(meta_path.read_text())
     except FileNotFoundError:
         raise RecordingError(f"{meta_path}: no such recording") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
-        raise RecordingError(f"{meta_path}: not SigMF metadata") from None
+    except UnicodeDecodeError:
+        raise RecordingError(f"{meta_path}: not text, so not SigMF metadata") from None
     except WireError as bad:
         raise RecordingError(f"{meta_path}: {bad}") from None
     if not data_path.exists():

@@ -9,6 +9,7 @@ the file suffix (``.cu8``, ``.cf32``) and the sample rate from the user.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from chaincast.fec.wire.errors import WireError
@@ -72,3 +73,16 @@ class RecordingInfo:
             )
         except (TypeError, ValueError) as bad:
             raise WireError(f"bad SigMF field: {bad}") from None
+
+
+def parse_sigmf_meta(text: str) -> RecordingInfo:
+    """The text of a ``.sigmf-meta`` file -> RecordingInfo; WireError if it is not usable SigMF."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        raise WireError("not valid JSON, so not SigMF metadata") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("global"), dict):
+        raise WireError("not SigMF metadata (no global object)")
+    captures = doc.get("captures")
+    first = captures[0] if isinstance(captures, list) and captures and isinstance(captures[0], dict) else None
+    return RecordingInfo.from_sigmf(doc["global"], first)
