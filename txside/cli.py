@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS, PROFILES, Profile, modcod_by_name
+from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS, Profile, modcod_by_name
 from chaincast.fec.wire.recording import RecordingInfo
 from chaincast.sdr.channel import Channel
 from chaincast.txside.chaincheck import check_chain
@@ -179,15 +180,21 @@ def channel_command(argv: list[str]) -> int:
         dc_offset=complex(args.dc, 0.0),
         seed=args.seed,
     )
-    out_info = RecordingInfo(info.sample_rate_hz, args.datatype, info.frequency_hz, info.symbol_rate_hz, info.profile)
+    samples, meta_path = pass_through_channel(args.input, args.output, channel, args.datatype)
+    print(f"{samples} samples at Es/N0 {args.esn0_db} dB -> {meta_path}")
+    return 0
+
+
+def pass_through_channel(source: str | Path, out: str | Path, channel: Channel, datatype: str = "cu8") -> tuple[int, Path]:
+    """Stream a recording through ``channel`` into a new one; returns (samples written, meta path)."""
+    info = read_sigmf_info(source)
+    out_info = RecordingInfo(info.sample_rate_hz, datatype, info.frequency_hz, info.symbol_rate_hz, info.profile)
     # An ideal AGC: 40 LSB RMS for the known signal + noise power (signal power is 1 by construction).
-    noise_power = (info.sample_rate_hz / symbol_rate) / 10 ** (args.esn0_db / 10)
-    with SigmfWriter(args.output, out_info, cu8_rms_lsb=40.0 / np.sqrt(1.0 + noise_power)) as writer:
-        for chunk in tqdm(read_sigmf_chunks(args.input), desc="channel", unit=" chunks", file=sys.stderr, disable=None, leave=False):
+    with SigmfWriter(out, out_info, cu8_rms_lsb=40.0 / np.sqrt(1.0 + channel.noise_power)) as writer:
+        for chunk in tqdm(read_sigmf_chunks(source), desc="channel", unit=" chunks", file=sys.stderr, disable=None, leave=False):
             writer.write(channel.process(chunk))
         writer.write(channel.flush())
-    print(f"{writer.samples_written} samples at Es/N0 {args.esn0_db} dB -> {writer.meta_path}")
-    return 0
+    return writer.samples_written, writer.meta_path
 
 
 # -------------------------------------------------------------------------------------------- demo
@@ -203,8 +210,6 @@ def demo_command(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     chain_file, clean, noisy, datadir = out / "regtest-chain.hex", out / "uplink.sigmf-meta", out / "received.sigmf-meta", out / "datadir"
     if datadir.exists():
-        import shutil
-
         shutil.rmtree(datadir)
     impairments = ["--esn0-db", str(args.esn0_db), "--cfo-hz", "37000", "--clock-ppm", "40", "--phase-noise-hz", "5",
                    "--iq-gain-db", "0.3", "--iq-phase-deg", "2", "--dc", "0.05"]

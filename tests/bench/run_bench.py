@@ -28,8 +28,8 @@ from chaincast.rxside.receiver import Receiver  # noqa: E402
 from chaincast.rxside.source import FileSource  # noqa: E402
 from chaincast.sdr.channel import Channel  # noqa: E402
 from chaincast.txside.chain.sources import read_blocks  # noqa: E402
-from chaincast.txside.cli import write_broadcast  # noqa: E402
-from chaincast.txside.recording import SigmfWriter, read_sigmf_chunks, read_sigmf_info  # noqa: E402
+from chaincast.txside.cli import pass_through_channel, write_broadcast  # noqa: E402
+from chaincast.txside.recording import read_sigmf_info  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 MAINNET = REPO.parent / "shared" / "data" / "blocks" / "bitcoinj" / "first-100k-blocks.dat"
@@ -54,11 +54,7 @@ def bench_link(workdir: Path) -> dict:
     noisy = workdir / "down.sigmf-meta"
     info = read_sigmf_info(clean)
     channel = Channel(info.sample_rate_hz, info.symbol_rate_hz, esn0_db=10.0, cfo_hz=20e3, clock_ppm=30.0, seed=1)
-    with SigmfWriter(noisy, info.__class__(info.sample_rate_hz, "cu8", None, info.symbol_rate_hz, info.profile),
-                     cu8_rms_lsb=40.0 / np.sqrt(1 + 2.4 / 10.0)) as writer:
-        for chunk in read_sigmf_chunks(clean):
-            writer.write(channel.process(chunk))
-        writer.write(channel.flush())
+    pass_through_channel(clean, noisy, channel)
 
     def rx() -> float:
         with tempfile.TemporaryDirectory() as datadir:
