@@ -1,10 +1,19 @@
 """One link frame's coding chain for a MODCOD: data field <-> coded bits of one PL frame payload.
 
-    data field (Modcod.data_bytes) -> interleaved RS outer code -> bits (MSB first)
-      -> inner code -> zero padding up to Modcod.coded_bits
+LDPC MODCODs (``inner_code == "ldpc"``)::
 
-Scrambling and mapping to symbols belong to the modem (chaincast.sdr); the decoder takes LLRs that
-are already descrambled.
+    data field (data_bytes) -> interleaved RS outer code (outer_bytes) -> bits, MSB first
+      -> zero bits up to the LDPC code's k -> systematic LDPC codeword (n = coded_bits)
+      -> 8PSK: column bit interleaver (``Modcod.column_order``)
+
+The zero bits are known to the decoder, which gives them a certain LLR (code shortening).
+The placeholder MODCOD of issue 2 (``"cc-k7-r1/2"``) runs the RS code into a terminated
+convolutional code padded with zeros to ``coded_bits``.
+
+Scrambling and mapping to symbols belong to the modem (chaincast.sdr); the decoder takes LLRs
+(``float32``, log P0/P1) in channel order, already descrambled. ``decode_batch`` decodes many
+frames of one MODCOD in one LDPC call, which is how the receiver uses it: the LDPC kernel
+processes 32 frames side by side.
 """
 
 from __future__ import annotations
@@ -14,26 +23,64 @@ from dataclasses import dataclass
 import numpy as np
 
 from chaincast.fec import convolutional
+from chaincast.fec.ldpc import decode as ldpc_decode
+from chaincast.fec.ldpc import encode as ldpc_encode
+from chaincast.fec.ldpc.codes import get_code
 from chaincast.fec.outer import InterleavedReedSolomon
 from chaincast.fec.wire.profile import Modcod
+
+_KNOWN_BIT_LLR = np.float32(64.0)  # far beyond any channel LLR: the decoder never flips these
 
 
 @dataclass(frozen=True)
 class FrameDecodeResult:
     data: bytes
     ok: bool  # every RS codeword decoded (the link frame's CRC still has the last word)
-    corrected_bytes: int
+    corrected_bytes: int  # by the RS outer code
     failed_codewords: int
+    inner_ok: bool = True  # LDPC: zero syndrome (the convolutional code has no such check)
+    iterations: int = 0  # LDPC iterations run
+
+
+def interleave_columns(bits: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """Column interleaver: ``bits[..., n]`` written column-wise into ``len(order)`` columns of
+    ``n / len(order)`` rows, read row-wise with column ``order[i]`` in place ``i`` of each row."""
+    if not order:
+        return bits
+    c = len(order)
+    lead = bits.shape[:-1]
+    cols = bits.reshape(*lead, c, -1)[..., list(order), :]
+    return np.swapaxes(cols, -1, -2).reshape(*lead, -1)
+
+
+def deinterleave_columns(values: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`interleave_columns` (for bits or LLRs)."""
+    if not order:
+        return values
+    c = len(order)
+    lead = values.shape[:-1]
+    rows = np.swapaxes(values.reshape(*lead, -1, c), -1, -2)
+    cols = np.empty_like(rows)
+    cols[..., list(order), :] = rows
+    return cols.reshape(*lead, -1)
 
 
 class FrameCodec:
-    def __init__(self, modcod: Modcod):
-        if modcod.inner_code != "cc-k7-r1/2":
-            raise ValueError(f"inner code {modcod.inner_code!r} is not implemented")
+    def __init__(self, modcod: Modcod, max_iterations: int = ldpc_decode.DEFAULT_MAX_ITERATIONS):
         self.modcod = modcod
         self.outer = InterleavedReedSolomon(modcod.rs_n, modcod.rs_nsym, modcod.rs_codewords)
-        self.info_bits = 8 * self.outer.coded_bytes
-        self.inner_bits = convolutional.coded_length(self.info_bits)
+        self.outer_bits = 8 * self.outer.coded_bytes
+        self.max_iterations = max_iterations
+        if modcod.inner_code == "ldpc":
+            self.ldpc = get_code(modcod.code_rate, modcod.coded_bits)
+            if self.outer_bits > self.ldpc.k:
+                raise ValueError(f"{modcod.name}: {self.outer_bits} outer bits exceed k={self.ldpc.k}")
+            self.inner_bits = self.ldpc.n
+        elif modcod.inner_code == "cc-k7-r1/2":
+            self.ldpc = None
+            self.inner_bits = convolutional.coded_length(self.outer_bits)
+        else:
+            raise ValueError(f"inner code {modcod.inner_code!r} is not implemented")
         if self.inner_bits > modcod.coded_bits:
             raise ValueError(f"{modcod.name}: {self.inner_bits} coded bits do not fit {modcod.coded_bits}")
 
@@ -42,15 +89,38 @@ class FrameCodec:
         return self.outer.data_bytes
 
     def encode(self, data: bytes) -> np.ndarray:
-        """``data: bytes[data_bytes]`` -> ``uint8[coded_bits]``."""
-        outer = np.frombuffer(self.outer.encode(data), dtype=np.uint8)
-        coded = convolutional.encode(np.unpackbits(outer))
-        return np.concatenate([coded, np.zeros(self.modcod.coded_bits - coded.size, np.uint8)])
+        """``data: bytes[data_bytes]`` -> ``uint8[coded_bits]`` in channel order."""
+        outer = np.unpackbits(np.frombuffer(self.outer.encode(data), dtype=np.uint8))
+        if self.ldpc is None:
+            coded = convolutional.encode(outer)
+            return np.concatenate([coded, np.zeros(self.modcod.coded_bits - coded.size, np.uint8)])
+        info = np.zeros(self.ldpc.k, np.uint8)
+        info[: outer.size] = outer
+        return interleave_columns(ldpc_encode.encode(self.ldpc, info), self.modcod.column_order)
 
     def decode(self, llr: np.ndarray) -> FrameDecodeResult:
-        """``llr: float32[coded_bits]`` (descrambled; padding LLRs are ignored)."""
+        """``llr: float32[coded_bits]`` (descrambled, channel order; padding LLRs are ignored)."""
         if llr.shape != (self.modcod.coded_bits,):
             raise ValueError(f"need {self.modcod.coded_bits} LLRs, got shape {llr.shape}")
-        bits = convolutional.viterbi_decode(llr[: self.inner_bits], self.info_bits)
+        return self.decode_batch(llr[None, :])[0]
+
+    def decode_batch(self, llr: np.ndarray) -> list[FrameDecodeResult]:
+        """``llr: float32[batch, coded_bits]`` -> one result per frame."""
+        llr = np.asarray(llr, dtype=np.float32)
+        if llr.ndim != 2 or llr.shape[1] != self.modcod.coded_bits:
+            raise ValueError(f"need LLRs of shape [batch, {self.modcod.coded_bits}], got {llr.shape}")
+        if self.ldpc is None:
+            return [self._outer(convolutional.viterbi_decode(row[: self.inner_bits], self.outer_bits))
+                    for row in llr]
+        llr = deinterleave_columns(llr, self.modcod.column_order)
+        llr = np.ascontiguousarray(llr)
+        llr[:, self.outer_bits : self.ldpc.k] = _KNOWN_BIT_LLR
+        result = ldpc_decode.decode(self.ldpc, llr, max_iterations=self.max_iterations)
+        info = result.info_bits
+        return [self._outer(info[i, : self.outer_bits], bool(result.ok[i]), int(result.iterations[i]))
+                for i in range(llr.shape[0])]
+
+    def _outer(self, bits: np.ndarray, inner_ok: bool = True, iterations: int = 0) -> FrameDecodeResult:
         result = self.outer.decode(np.packbits(bits).tobytes())
-        return FrameDecodeResult(result.data, result.ok, result.corrected_bytes, result.failed_codewords)
+        return FrameDecodeResult(result.data, result.ok, result.corrected_bytes, result.failed_codewords,
+                                 inner_ok, iterations)

@@ -1,4 +1,11 @@
-"""PL frames -> link frames -> packets: demapping, descrambling, inner and outer decoding, CRCs."""
+"""PL frames -> link frames -> packets: demapping, descrambling, inner and outer decoding, CRCs.
+
+Frames are queued per MODCOD and decoded ``batch_frames`` at a time (the LDPC kernel decodes 32
+frames side by side, several times faster per frame than one at a time); ``flush`` decodes what
+is queued. Packets therefore come out up to one batch later than their frame went in, and frames
+of different MODCODs may come out in another order than they arrived: the object assembler does
+not care about order.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chaincast.fec.framecodec import FrameCodec
+from chaincast.fec.ldpc.decode import DEFAULT_WIDTH
 from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.linkframe import LinkFrame
 from chaincast.fec.wire.packet import Packet
 from chaincast.fec.wire.plheader import Pls
-from chaincast.fec.wire.profile import MODCODS_BY_PLS_ID
+from chaincast.fec.wire.profile import Modcod
 from chaincast.sdr import modem, scrambler
 
 
@@ -20,43 +28,81 @@ class LinkStats:
     frames_ok: int = 0
     frames_failed: int = 0  # found and header decoded, but the link frame did not check
     frames_unknown_modcod: int = 0
-    corrected_bytes: int = 0
+    corrected_bytes: int = 0  # by the Reed-Solomon outer code
+    ldpc_frames: int = 0
+    ldpc_iterations: int = 0  # summed over LDPC frames
+    ldpc_failures: int = 0  # LDPC frames whose syndrome was not zero (RS and CRC may still save some)
     packets_ok: int = 0
     packets_bad: int = 0
-    esn0_db: list[float] = field(default_factory=list)
+    frames_by_modcod: dict[str, int] = field(default_factory=dict)
+
+
+class _Queue:
+    def __init__(self, modcod: Modcod):
+        self.codec = FrameCodec(modcod)
+        self.signs = 1.0 - 2.0 * scrambler.prbs_bits(modcod.coded_bits).astype(np.float32)
+        self.llr: list[np.ndarray] = []
 
 
 class LinkDecoder:
-    def __init__(self) -> None:
+    def __init__(self, batch_frames: int = DEFAULT_WIDTH) -> None:
+        if batch_frames < 1:
+            raise ValueError("batch_frames must be at least 1")
+        self.batch_frames = batch_frames
         self.stats = LinkStats()
-        self._codecs: dict[int, tuple[FrameCodec, np.ndarray]] = {}
+        self._queues: dict[int, _Queue] = {}
 
-    def _codec(self, pls_value: int) -> tuple[FrameCodec, np.ndarray] | None:
+    def _queue(self, pls_value: int) -> _Queue | None:
         pls = Pls.unpack(pls_value)
-        modcod = MODCODS_BY_PLS_ID.get(pls.modcod_id)
-        if modcod is None or modcod.short_frame != pls.short_frame:
+        if not pls.known:
             return None
-        if pls.modcod_id not in self._codecs:
-            signs = 1.0 - 2.0 * scrambler.prbs_bits(modcod.coded_bits).astype(np.float32)
-            self._codecs[pls.modcod_id] = (FrameCodec(modcod), signs)
-        return self._codecs[pls.modcod_id]
+        if pls_value not in self._queues:
+            self._queues[pls_value] = _Queue(pls.modcod)
+        return self._queues[pls_value]
 
-    def decode(self, pls_value: int, payload: np.ndarray, noise_var: float) -> list[Packet]:
-        """One PL frame's payload symbols -> the packets whose CRC checks."""
-        entry = self._codec(pls_value)
-        if entry is None:
+    def push(self, pls_value: int, payload: np.ndarray, noise_var: float) -> list[Packet]:
+        """Queue one PL frame's payload symbols; returns the packets of any batch this completed."""
+        queue = self._queue(pls_value)
+        if queue is None:
             self.stats.frames_unknown_modcod += 1
             return []
-        codec, signs = entry
-        llr = modem.qpsk_llr(payload, max(noise_var, 1e-6)) * signs
-        result = codec.decode(llr.astype(np.float32))
+        modcod = queue.codec.modcod
+        llr = modem.psk_llr(payload, max(noise_var, 1e-6), modcod.bits_per_symbol)
+        if llr.size != modcod.coded_bits:
+            raise ValueError(f"{modcod.name} needs {modcod.payload_symbols} payload symbols, got {payload.size}")
+        queue.llr.append(llr * queue.signs)
+        if len(queue.llr) >= self.batch_frames:
+            return self._decode(queue)
+        return []
+
+    def flush(self) -> list[Packet]:
+        """Decode every queued frame."""
+        return [pkt for queue in self._queues.values() if queue.llr for pkt in self._decode(queue)]
+
+    def decode(self, pls_value: int, payload: np.ndarray, noise_var: float) -> list[Packet]:
+        """One PL frame, decoded now (no batching)."""
+        return self.push(pls_value, payload, noise_var) + self.flush()
+
+    def _decode(self, queue: _Queue) -> list[Packet]:
+        batch, queue.llr = np.stack(queue.llr), []
+        name = queue.codec.modcod.name
+        self.stats.frames_by_modcod[name] = self.stats.frames_by_modcod.get(name, 0) + batch.shape[0]
+        self.stats.ldpc_frames += batch.shape[0] if queue.codec.ldpc is not None else 0
+        packets = []
+        for result in queue.codec.decode_batch(batch):
+            self.stats.ldpc_iterations += result.iterations
+            self.stats.ldpc_failures += not result.inner_ok
+            packets += self._unpack(result.data, result.corrected_bytes)
+        return packets
+
+    def _unpack(self, data: bytes, corrected_bytes: int) -> list[Packet]:
         try:
-            frame = LinkFrame.unpack(result.data)
+            frame = LinkFrame.unpack(data)
         except WireError:
             self.stats.frames_failed += 1
             return []
         self.stats.frames_ok += 1
-        self.stats.corrected_bytes += result.corrected_bytes
+        self.stats.corrected_bytes += corrected_bytes
         packets = []
         for raw in frame.packets:
             try:

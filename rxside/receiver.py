@@ -21,6 +21,8 @@ class ReceiveReport:
     frames_ok: int
     frames_failed: int
     corrected_bytes: int
+    ldpc_failures: int
+    ldpc_mean_iterations: float | None
     packets_ok: int
     packets_bad: int
     objects_complete: int
@@ -58,16 +60,20 @@ class Receiver:
 
     def finish(self) -> ReceiveReport:
         self._frames(self.demodulator.flush())
+        self._packets(self.link.flush())
         return self.report()
 
     def _frames(self, frames: Iterable) -> None:
         for frame in frames:
             self._esn0.append(frame.esn0_db)
             self._cfo.append(frame.cfo_hz)
-            for pkt in self.link.decode(frame.pls_value, frame.payload, frame.noise_var):
-                obj = self.assembler.add(pkt)
-                if obj is not None:
-                    self._deliver(obj)
+            self._packets(self.link.push(frame.pls_value, frame.payload, frame.noise_var))
+
+    def _packets(self, packets: Iterable) -> None:
+        for pkt in packets:
+            obj = self.assembler.add(pkt)
+            if obj is not None:
+                self._deliver(obj)
 
     def _deliver(self, obj: BroadcastObject) -> None:
         if obj.object_type != ObjectType.BLOCK:
@@ -88,6 +94,8 @@ class Receiver:
             frames_ok=link.frames_ok,
             frames_failed=link.frames_failed + link.frames_unknown_modcod,
             corrected_bytes=link.corrected_bytes,
+            ldpc_failures=link.ldpc_failures,
+            ldpc_mean_iterations=round(link.ldpc_iterations / link.ldpc_frames, 2) if link.ldpc_frames else None,
             packets_ok=link.packets_ok,
             packets_bad=link.packets_bad,
             objects_complete=asm.objects_complete,

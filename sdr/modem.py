@@ -1,8 +1,10 @@
-"""Symbol mapping: QPSK (Gray) and DVB-S2-style pi/2-BPSK. Conventions in ``chaincast.sdr``."""
+"""Symbol mapping: QPSK (Gray), 8PSK (``psk8``) and DVB-S2-style pi/2-BPSK. Conventions in ``chaincast.sdr``."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from chaincast.sdr import psk8
 
 _INV_SQRT2 = np.float32(1.0 / np.sqrt(2.0))
 
@@ -52,3 +54,21 @@ def pi2_bpsk(bits: np.ndarray) -> np.ndarray:
     """pi/2-BPSK: bits uint8[n] -> complex64[n], symbol k = (1-2b_k) e^{j pi/4} e^{j pi/2 (k mod 2)}."""
     b = np.asarray(bits, dtype=np.uint8)
     return ((1 - 2 * b.astype(np.float32)) * pi2_bpsk_carrier(b.size)).astype(np.complex64)
+
+
+def psk_map(bits: np.ndarray, bits_per_symbol: int) -> np.ndarray:
+    """Gray QPSK (2) or 8PSK (3): bits uint8[bits_per_symbol * n] -> complex64[n]."""
+    if bits_per_symbol == 2:
+        return qpsk_map(bits)
+    if bits_per_symbol == 3:
+        return psk8.psk8_map(bits)
+    raise ValueError(f"no PSK mapping for {bits_per_symbol} bits per symbol")
+
+
+def psk_llr(y: np.ndarray, noise_var: float, bits_per_symbol: int) -> np.ndarray:
+    """Exact LLRs of Gray QPSK (2) or 8PSK (3): y complex64[n] -> float32[bits_per_symbol * n]."""
+    if bits_per_symbol == 2:
+        return qpsk_llr(y, noise_var)
+    if bits_per_symbol == 3:
+        return psk8.psk8_llr_fast(y, noise_var)
+    raise ValueError(f"no PSK demapper for {bits_per_symbol} bits per symbol")

@@ -30,18 +30,22 @@ import numpy as np
 from scipy.signal import lfilter
 
 from chaincast.fec.wire.plheader import Pls
-from chaincast.fec.wire.profile import SLOT_SYMBOLS
+from chaincast.fec.wire.profile import MODCODS, SLOT_SYMBOLS
 
 from chaincast.sdr import plframe as pf
 from chaincast.sdr import timing
 from chaincast.sdr.modem import pi2_bpsk_carrier
 from chaincast.sdr.rrc import matched_filter_taps
 
-_MAX_FRAME_SYMBOLS = max(pf.frame_symbols(s, True) for s in (90, 360))
+_MAX_FRAME_SYMBOLS = max(pf.frame_symbols(m.slots, True) for m in MODCODS.values())
 _PEAK_HALF_WINDOW = 32
 _SOF_FFT = 512
 _HDR_FFT = 2048
 _PLS_FREQ_OFFSETS = np.arange(-6, 7) / 2048.0
+# Variance of the interpolated pilot phase, in units of one pilot block's estimate N0 / (2 * 36):
+# linear interpolation between two independent estimates averages to 2/3 of one.
+_PILOT_PHASE_VAR_FACTOR = 0.5 * 2 / 3
+_SAME_FREQUENCY = 2e-5  # cycles/symbol: two frequency hypotheses closer than this are one
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class PLFrame:
     """One demodulated PL frame.
 
     payload: complex64[slots*90], pilots removed, derotated, unit average energy.
-    noise_var: estimated N0 per symbol (Es = 1), for ``qpsk_llr``.
+    noise_var: estimated N0 per symbol (Es = 1), for the LLR demappers.
     esn0_db: 10*log10(1/noise_var).
     cfo_hz: total estimated carrier offset (coarse NCO + fine per-frame estimate).
     start_sample: absolute input sample index (rounded) at which the first SOF symbol's
@@ -341,6 +345,8 @@ class Demodulator:
             return ("fail",)
         if self.modcod_ids is not None and (value >> 2) not in self.modcod_ids:
             return ("fail",)
+        if not Pls.unpack(value).known:  # its length is unknown: cannot cut the frame out
+            return ("fail",)
         return ("ok", value, metric, f_sym)
 
     def _finish_frame(self, n: int, pls: Pls, pls_value: int, metric: float, f_sym: float) -> PLFrame:
@@ -370,23 +376,32 @@ class Demodulator:
         z = z * np.exp(-2j * np.pi * f_sym * np.arange(pf.HEADER_SYMBOLS))
         h = pf.HEADER_SYMBOLS // 2
         f_sym += float(np.angle(np.sum(z[h:]) * np.conj(np.sum(z[:h]))) / (2 * np.pi * h))
-        # Track with the header's frequency and, as a second hypothesis, with the coarse NCO's
-        # (residual 0): a header hit by timing acquisition can mis-estimate the frequency, and
-        # the wrong one shows as a large residual on the known symbols.
+        # Refine the header's frequency on the payload (M-th power, see _refine_frequency): the
+        # header alone (192 symbols) leaves an error of ~130 Hz rms at Es/N0 1.2 dB, and the pilot
+        # phases are unwrapped against it across 1476-symbol gaps, which slips a cycle once the
+        # error exceeds ~340 Hz. As a second hypothesis, track with the coarse NCO's frequency
+        # (residual 0): a header hit by timing acquisition can mis-estimate the frequency by more
+        # than the refinement's range, and the wrong one shows as a large residual on the known symbols.
         known_idx = np.concatenate([np.arange(st, st + kn.size) for st, kn in segs])
         known_sym = np.concatenate([kn for _, kn in segs])
+        pay_idx = pf.payload_indices(pls.slots, pls.pilots)
+        power = 2 ** pls.bits_per_symbol
+        f_hyps = [_refine_frequency(y, pay_idx, f_sym, power)]
+        if len(segs) > 1 and abs(f_hyps[0]) > _SAME_FREQUENCY:
+            f_hyps.append(_refine_frequency(y, pay_idx, 0.0, power))
         best = None
-        for f_init in (f_sym, 0.0) if len(segs) > 1 else (f_sym,):
+        for f_init in f_hyps:
             g, f_fine = _track_phase(y, segs, f_init)
             nv = float(np.mean(np.abs(g[known_idx] - known_sym) ** 2))
             if best is None or nv < best[0]:
                 best = (nv, g, f_fine)
         noise_var, g, f_fine = best
         noise_var = max(noise_var, 1e-6)
-        pay_idx = pf.payload_indices(pls.slots, pls.pilots)
         payload = g[pay_idx]
-        if not pls.pilots:
-            payload = _viterbi_viterbi(payload)
+        if pls.pilots:
+            payload = _refine_phase(payload, power, _PILOT_PHASE_VAR_FACTOR * noise_var / pf.PILOT_BLOCK_SYMBOLS)
+        else:
+            payload = _viterbi_viterbi(payload, power=power)
         payload = payload.astype(np.complex64)
         cfo_hz = float(f_ref + f_fine * self.symbol_rate_hz)
         return PLFrame(pls_value=int(pls_value), payload=payload, noise_var=noise_var,
@@ -407,6 +422,63 @@ class Demodulator:
             self._sym_cfo = self._sym_cfo[cut:].copy()
             self._sym_start = keep_from
             self._pending = [p for p in self._pending if p[0] >= keep_from]
+
+
+def _refine_frequency(y: np.ndarray, pay_idx: np.ndarray, f0: float, power: int) -> float:
+    """Frequency (cycles/symbol) of a frame from its payload, starting from the estimate ``f0``.
+
+    Non-data-aided: after derotating by ``f0``, the ``power``-th power (4 for QPSK, 8 for 8PSK)
+    strips the modulation; its sums over slots (90 symbols) rotate by ``power * df * dt`` from
+    one slot to the next, and the angle of the summed products of neighbours gives ``df``
+    (Kay's estimator on slot sums; range +-1/(2 * power * 90) cycles/symbol, +-1.4 kHz for QPSK
+    at 1 Mbaud). Over a normal frame the error is ~20 Hz rms at Es/N0 1.2 dB.
+    """
+    t = pay_idx.astype(np.float64)
+    p = y[pay_idx] * np.exp(-2j * np.pi * f0 * t)
+    nslots = p.size // SLOT_SYMBOLS
+    if nslots < 2:
+        return f0
+    z = np.sum((p[:nslots * SLOT_SYMBOLS] ** power).reshape(nslots, SLOT_SYMBOLS), axis=1)
+    centres = t[:nslots * SLOT_SYMBOLS].reshape(nslots, SLOT_SYMBOLS).mean(axis=1)
+    s = np.sum(z[1:] * np.conj(z[:-1]))
+    if s == 0:
+        return f0
+    return f0 + float(np.angle(s)) / (2 * np.pi * power * float(np.mean(np.diff(centres))))
+
+
+def _refine_phase(p: np.ndarray, power: int, pilot_phase_var: float, window_slots: int = 16) -> np.ndarray:
+    """Correct the residual phase left by pilot interpolation with the payload's own M-th power.
+
+    p: complex128[n] payload after pilot tracking (residual phase small: |phase| << pi/power).
+    Per slot the M-th power sum z_k (points at pi/4 + k 2pi/M: p^M exp(-j M pi/4) is positive
+    real); a centred moving sum over ``window_slots`` slots gives the residual
+    phi_k = arg(Z_k) / M with variance var(q) / (2 |mean q|^2 N_window M^2) (q the per-symbol
+    M-th powers). The correction is phi_k weighted against the pilot interpolation error
+    (``pilot_phase_var``, rad^2): w = var_pilot / (var_pilot + var_nda), a two-estimate MMSE
+    combination. Applied per slot. At Es/N0 1.2 dB (QPSK) this halves the phase error between
+    pilots (about 6 -> 3 degrees rms per slot).
+    """
+    nslots = p.size // SLOT_SYMBOLS
+    if nslots < 2:
+        return p
+    q = (p[:nslots * SLOT_SYMBOLS] ** power) * np.exp(-1j * power * np.pi / 4)
+    mean_q = np.mean(q)
+    strength = abs(mean_q) ** 2
+    if strength <= 0:
+        return p
+    z = np.sum(q.reshape(nslots, SLOT_SYMBOLS), axis=1)
+    c = np.concatenate([[0], np.cumsum(z)])
+    half = window_slots // 2
+    lo = np.clip(np.arange(nslots) - half, 0, nslots)
+    hi = np.clip(np.arange(nslots) + half, 0, nslots)
+    zw = c[hi] - c[lo]
+    count = (hi - lo) * SLOT_SYMBOLS
+    var_nda = np.var(q) / (2 * strength * count * power ** 2)
+    phi = np.angle(zw) / power * (pilot_phase_var / (pilot_phase_var + var_nda))
+    correction = np.repeat(np.exp(-1j * phi), SLOT_SYMBOLS)
+    out = p.copy()
+    out[:nslots * SLOT_SYMBOLS] *= correction
+    return out
 
 
 def _track_phase(y: np.ndarray, segs: list, f_init: float) -> tuple[np.ndarray, float]:
@@ -453,19 +525,21 @@ def _track_phase(y: np.ndarray, segs: list, f_init: float) -> tuple[np.ndarray, 
     return y * np.exp(-1j * phase) / amp, f_fine
 
 
-def _viterbi_viterbi(p: np.ndarray, block: int = SLOT_SYMBOLS) -> np.ndarray:
-    """Feed-forward 4th-power phase tracking for frames without pilots (Viterbi & Viterbi 1983).
+def _viterbi_viterbi(p: np.ndarray, block: int = SLOT_SYMBOLS, power: int = 4) -> np.ndarray:
+    """Feed-forward M-th power phase tracking for frames without pilots (Viterbi & Viterbi 1983).
 
     p: complex128[n] payload already derotated by the header estimate (residual phase ~0 at its
-    start). Per block of ``block`` symbols, phi = arg(-sum p^4)/4; the 4*phi sequence is
-    unwrapped starting from the header's 0, which resolves the pi/2 ambiguity as long as the
-    phase moves < pi/4 per block. Phases are interpolated linearly between block centres.
+    start); ``power``: 4 for QPSK, 8 for 8PSK (points at pi/4 + k 2pi/M, so p^M has the phase
+    M pi/4 plus M times the carrier phase). Per block of ``block`` symbols,
+    phi = arg(sum p^M exp(-j M pi/4))/M; the M*phi sequence is unwrapped starting from the header's 0, which
+    resolves the 2pi/M ambiguity as long as the phase moves < pi/M per block. Phases are
+    interpolated linearly between block centres.
     """
     nb = p.size // block
     if nb < 2:
         return p
-    q = -np.sum(p[:nb * block].reshape(nb, block) ** 4, axis=1)
-    th4 = np.unwrap(np.concatenate([[0.0], np.angle(q)]))[1:]
+    q = np.sum(p[:nb * block].reshape(nb, block) ** power, axis=1) * np.exp(-1j * power * np.pi / 4)
+    th = np.unwrap(np.concatenate([[0.0], np.angle(q)]))[1:]
     t_c = np.arange(nb) * block + (block - 1) / 2.0
-    phase = np.interp(np.arange(p.size), t_c, th4 / 4.0)
+    phase = np.interp(np.arange(p.size), t_c, th / power)
     return p * np.exp(-1j * phase)

@@ -3,14 +3,15 @@
 A *MODCOD* fixes the modulation and the whole coding chain of one physical-layer (PL) frame; it is
 signalled per frame in the PL header (PLS field, see :mod:`chaincast.fec.wire.plheader`). A
 *profile* fixes the radio parameters of a stream (symbol rate, roll-off, sample rate) and the
-default MODCOD. Both are plain data: the modem (:mod:`chaincast.sdr`) takes the numbers as
-arguments and never imports this module.
+default MODCOD. Both are plain data, shared by the uplink, the receiver and the modem (which reads
+a frame's length and modulation from its PLS).
 
 Coding chain of one frame (see docs/architecture.md)::
 
     link-frame data field (data_bytes)
       -> Reed-Solomon outer code, rs_codewords x RS(rs_n, rs_n - rs_nsym), byte-interleaved
-      -> inner code (inner_code) -> coded bits, zero-padded to coded_bits
+      -> inner code (inner_code): LDPC of rate code_rate, n = coded_bits (64800 or 16200)
+      -> 8PSK only: column bit interleaver (column_order)
       -> scrambled -> mapped to coded_bits / bits_per_symbol symbols = slots x 90 symbols
 """
 
@@ -21,28 +22,39 @@ from dataclasses import dataclass
 SLOT_SYMBOLS = 90
 """Payload symbols per slot; a PL frame payload is a whole number of slots."""
 
-SHORT_FRAME_SLOTS = 90
-NORMAL_FRAME_SLOTS = 360
+NORMAL_FRAME_BITS = 64800
+SHORT_FRAME_BITS = 16200
+"""Coded bits of a PL frame payload: the LDPC code length (as DVB-S2's FECFRAME)."""
+
+
+def frame_slots(bits_per_symbol: int, short_frame: bool) -> int:
+    """Slots of a PL frame payload: QPSK 360 / 90, 8PSK 240 / 60 (normal / short)."""
+    return (SHORT_FRAME_BITS if short_frame else NORMAL_FRAME_BITS) // bits_per_symbol // SLOT_SYMBOLS
 
 
 @dataclass(frozen=True)
 class Modcod:
-    """One modulation-and-coding choice, identified on the air by ``pls_id`` (0..63)."""
+    """One modulation-and-coding choice, identified on the air by ``pls_id`` (0..63) and the short
+    frame flag of the PL header."""
 
     name: str
     pls_id: int
     bits_per_symbol: int
     inner_code: str
-    """Inner code name: ``"cc-k7-r1/2"`` (terminated K=7 convolutional code, (171, 133) octal)."""
-    inner_rate: float
+    """``"ldpc"`` (``chaincast.fec.ldpc`` code of ``code_rate`` and length ``coded_bits``) or
+    ``"cc-k7-r1/2"`` (issue 2's placeholder: terminated K=7 convolutional code, (171, 133) octal)."""
+    code_rate: str
     rs_n: int
     rs_nsym: int
     rs_codewords: int
     short_frame: bool
+    column_order: tuple[int, ...] = ()
+    """8PSK bit interleaver: the codeword is written column-wise into ``bits_per_symbol`` columns
+    and read row-wise, column ``column_order[i]`` giving bit ``i`` of each symbol (empty: none)."""
 
     @property
     def slots(self) -> int:
-        return SHORT_FRAME_SLOTS if self.short_frame else NORMAL_FRAME_SLOTS
+        return frame_slots(self.bits_per_symbol, self.short_frame)
 
     @property
     def payload_symbols(self) -> int:
@@ -52,6 +64,11 @@ class Modcod:
     def coded_bits(self) -> int:
         """Bits carried by the PL frame payload (after padding)."""
         return self.payload_symbols * self.bits_per_symbol
+
+    @property
+    def inner_rate(self) -> float:
+        num, den = self.code_rate.split("/")
+        return int(num) / int(den)
 
     @property
     def rs_k(self) -> int:
@@ -66,26 +83,75 @@ class Modcod:
     def outer_bytes(self) -> int:
         return self.rs_codewords * self.rs_n
 
+    @property
+    def spectral_efficiency(self) -> float:
+        """Data-field bits per payload symbol (pilots and header excluded)."""
+        return 8 * self.data_bytes / self.payload_symbols
 
-# The placeholder inner code of issue 2: a terminated K=7 rate-1/2 convolutional code.
+
+LDPC_RS_NSYM = 4
+"""Parity bytes per RS codeword behind the LDPC codes: corrects 2 bytes per codeword (a safety net
+for the few bits a non-converged LDPC frame leaves; 1.6% of the rate, DVB-S2's BCH costs 0.6%)."""
+
+# QPSK and 8PSK LDPC MODCODs: pls id, modulation, code rate, 8PSK column order. The 8PSK column
+# orders were chosen by FER measurement (tests/bench/ldpc_fer.py --psk8-order).
+_LDPC_FAMILY = (
+    (2, 2, "1/3", ()),
+    (3, 2, "1/2", ()),
+    (4, 2, "3/5", ()),
+    (5, 2, "2/3", ()),
+    (6, 2, "3/4", ()),
+    (7, 2, "5/6", ()),
+    (8, 3, "3/5", (2, 1, 0)),
+    (9, 3, "2/3", (0, 1, 2)),
+)
+
+
+def _ldpc_modcod(pls_id: int, bits_per_symbol: int, rate: str, order: tuple[int, ...], short: bool) -> Modcod:
+    num, den = (int(x) for x in rate.split("/"))
+    n = SHORT_FRAME_BITS if short else NORMAL_FRAME_BITS
+    outer_bytes = n * num // den // 8  # whole bytes of the k information bits; the rest are zero
+    codewords = -(-outer_bytes // 255)
+    modulation = {2: "qpsk", 3: "8psk"}[bits_per_symbol]
+    return Modcod(
+        name=f"{modulation}-{rate}" + ("-short" if short else ""),
+        pls_id=pls_id,
+        bits_per_symbol=bits_per_symbol,
+        inner_code="ldpc",
+        code_rate=rate,
+        rs_n=outer_bytes // codewords,
+        rs_nsym=LDPC_RS_NSYM,
+        rs_codewords=codewords,
+        short_frame=short,
+        column_order=order,
+    )
+
+
+# The placeholder inner code of issue 2, kept so that its recordings still decode:
 # 4 x RS(252, 220) = 1008 bytes = 8064 bits; + 6 tail bits = 8070; x2 = 16140 <= 16200 coded bits.
+_PLACEHOLDER = Modcod(
+    name="qpsk-cc1/2",
+    pls_id=1,
+    bits_per_symbol=2,
+    inner_code="cc-k7-r1/2",
+    code_rate="1/2",
+    rs_n=252,
+    rs_nsym=32,
+    rs_codewords=4,
+    short_frame=True,
+)
+
 MODCODS: dict[str, Modcod] = {
     m.name: m
-    for m in (
-        Modcod(
-            name="qpsk-cc1/2",
-            pls_id=1,
-            bits_per_symbol=2,
-            inner_code="cc-k7-r1/2",
-            inner_rate=0.5,
-            rs_n=252,
-            rs_nsym=32,
-            rs_codewords=4,
-            short_frame=True,
-        ),
-    )
+    for m in [_PLACEHOLDER]
+    + [_ldpc_modcod(*entry, short) for short in (False, True) for entry in _LDPC_FAMILY]
 }
-MODCODS_BY_PLS_ID: dict[int, Modcod] = {m.pls_id: m for m in MODCODS.values()}
+MODCODS_ON_AIR: dict[tuple[int, bool], Modcod] = {(m.pls_id, m.short_frame): m for m in MODCODS.values()}
+"""``(pls_id, short_frame)`` -> MODCOD: what a PL header names."""
+
+
+def modcod_on_air(pls_id: int, short_frame: bool) -> Modcod | None:
+    return MODCODS_ON_AIR.get((pls_id, short_frame))
 
 
 @dataclass(frozen=True)
@@ -109,7 +175,7 @@ DEFAULT_PROFILE = Profile(
     symbol_rate_hz=1_000_000.0,
     rolloff=0.2,
     sample_rate_hz=2_400_000.0,  # what an RTL-SDR streams reliably
-    modcod="qpsk-cc1/2",
+    modcod="qpsk-3/5",
     pilots=True,
 )
 PROFILES: dict[str, Profile] = {DEFAULT_PROFILE.name: DEFAULT_PROFILE}
