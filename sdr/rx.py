@@ -45,7 +45,8 @@ _PLS_FREQ_OFFSETS = np.arange(-6, 7) / 2048.0
 # Variance of the interpolated pilot phase, in units of one pilot block's estimate N0 / (2 * 36):
 # linear interpolation between two independent estimates averages to 2/3 of one.
 _PILOT_PHASE_VAR_FACTOR = 0.5 * 2 / 3
-_SAME_FREQUENCY = 2e-5  # cycles/symbol: two frequency hypotheses closer than this are one
+_SAME_FREQUENCY = 2e-5
+_AFC_HOLD_BLOCKS = 12  # blocks (82 ms at 2.4 Msps) a frame's frequency steers the NCO  # cycles/symbol: two frequency hypotheses closer than this are one
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ class Demodulator:
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, *,
                  modcod_ids: set[int] | None = None, block_samples: int = 16384, mf_span_symbols: int = 16,
                  sof_threshold: float = 0.45, sof_coherent_threshold: float = 0.5, pls_threshold: float = 0.5,
-                 timing_bandwidth: float = 0.002, acquire_timing_bandwidth: float = 0.005, max_cfo_hz: float | None = None, cfo_forget: float = 0.7):
+                 timing_bandwidth: float = 0.002, acquire_timing_bandwidth: float = 0.005, max_cfo_hz: float | None = None, cfo_forget: float = 0.7,
+                 afc_sigma_hz: float = 50.0):
         self.sample_rate_hz = float(sample_rate_hz)
         self.symbol_rate_hz = float(symbol_rate_hz)
         self.sps = self.sample_rate_hz / self.symbol_rate_hz
@@ -108,6 +110,7 @@ class Demodulator:
         self.pls_threshold = float(pls_threshold)
         self.max_cfo_hz = 0.45 * self.sample_rate_hz / 4 if max_cfo_hz is None else float(max_cfo_hz)
         self.cfo_forget = float(cfo_forget)
+        self.afc_sigma_hz = float(afc_sigma_hz)
         self._mf = matched_filter_taps(self.sps, rolloff, mf_span_symbols).astype(np.float64)
         self._mf_delay = (self._mf.size - 1) // 2
         # Gear shifting (Rice 8.4.6): a wide loop acquires fast while no frames are being received,
@@ -146,6 +149,7 @@ class Demodulator:
         self._hdr_done: dict[int, tuple] = {}
         self._next_allowed = 0
         self._last_frame_block = -10**9
+        self._afc_block = -10**9  # block in which a frame last set the NCO frequency
         self._n_samples = 0
         self._n_symbols = 0
         self._n_candidates = 0
@@ -233,12 +237,17 @@ class Demodulator:
         med = float(np.median(self._spec[self._search_mask]))
         if med <= 0 or s[k] < 30.0 * med:
             return  # no clear line: keep the last estimate
+        if self._afc_locked():
+            return  # frames steer the NCO (data-aided, far more accurate than the 4th-power line)
         n = self._spec.size
         lm, l0, lp = (np.log(self._spec[(k + d) % n] + 1e-30) for d in (-1, 0, 1))
         den = lm - 2 * l0 + lp
         delta = 0.5 * (lm - lp) / den if den < 0 else 0.0
         kk = k if k < n // 2 else k - n
         self._cfo_hz = float((kk + np.clip(delta, -0.5, 0.5)) * self.sample_rate_hz / n / 4.0)
+
+    def _afc_locked(self) -> bool:
+        return self._n_blocks - self._afc_block <= _AFC_HOLD_BLOCKS
 
     # ------------------------------------------------------------------ frame sync
     def _search(self) -> None:
@@ -376,22 +385,33 @@ class Demodulator:
         z = z * np.exp(-2j * np.pi * f_sym * np.arange(pf.HEADER_SYMBOLS))
         h = pf.HEADER_SYMBOLS // 2
         f_sym += float(np.angle(np.sum(z[h:]) * np.conj(np.sum(z[:h]))) / (2 * np.pi * h))
-        # Refine the header's frequency on the payload (M-th power, see _refine_frequency): the
-        # header alone (192 symbols) leaves an error of ~130 Hz rms at Es/N0 1.2 dB, and the pilot
-        # phases are unwrapped against it across 1476-symbol gaps, which slips a cycle once the
-        # error exceeds ~340 Hz. As a second hypothesis, track with the coarse NCO's frequency
-        # (residual 0): a header hit by timing acquisition can mis-estimate the frequency by more
-        # than the refinement's range, and the wrong one shows as a large residual on the known symbols.
+        # Frequency prior for the phase tracker. While frames keep arriving, the NCO runs at the
+        # last frame's own estimate (AFC), so the residual is ~0 within afc_sigma_hz; combine it
+        # with the header's estimate by inverse variances (the header's from the Cramer-Rao bound
+        # for 192 symbols, x1.5 for the DFT-grid estimator). Before lock, track with the header's
+        # frequency and, as a second hypothesis, with the coarse NCO's (residual 0): a header hit
+        # by timing acquisition can mis-estimate the frequency, and the wrong one shows as a large
+        # residual on the known symbols.
         known_idx = np.concatenate([np.arange(st, st + kn.size) for st, kn in segs])
         known_sym = np.concatenate([kn for _, kn in segs])
         pay_idx = pf.payload_indices(pls.slots, pls.pilots)
         power = 2 ** pls.bits_per_symbol
-        f_hyps = [_refine_frequency(y, pay_idx, f_sym, power)]
-        if len(segs) > 1 and abs(f_hyps[0]) > _SAME_FREQUENCY:
-            f_hyps.append(_refine_frequency(y, pay_idx, 0.0, power))
+        nh = pf.HEADER_SYMBOLS
+        a2 = abs(np.mean(z)) ** 2
+        n0_hdr = max(float(np.mean(np.abs(z) ** 2)) / max(a2, 1e-30) - 1.0, 1e-3)
+        var_hdr = 1.5 * 6.0 * n0_hdr / ((2 * np.pi) ** 2 * nh * (nh * nh - 1))
+        if self._afc_locked():
+            var_afc = (self.afc_sigma_hz / self.symbol_rate_hz) ** 2
+            f_hyps = [f_sym * var_afc / (var_afc + var_hdr)]
+            var_init = var_afc * var_hdr / (var_afc + var_hdr)
+        else:
+            f_hyps = [f_sym]
+            if len(segs) > 1 and abs(f_sym) > _SAME_FREQUENCY:
+                f_hyps.append(0.0)
+            var_init = var_hdr
         best = None
         for f_init in f_hyps:
-            g, f_fine = _track_phase(y, segs, f_init)
+            g, f_fine = _track_phase(y, segs, f_init, power, np.sqrt(var_init))
             nv = float(np.mean(np.abs(g[known_idx] - known_sym) ** 2))
             if best is None or nv < best[0]:
                 best = (nv, g, f_fine)
@@ -404,6 +424,9 @@ class Demodulator:
             payload = _viterbi_viterbi(payload, power=power)
         payload = payload.astype(np.complex64)
         cfo_hz = float(f_ref + f_fine * self.symbol_rate_hz)
+        if pls.pilots and abs(cfo_hz) <= self.max_cfo_hz:
+            self._cfo_hz = cfo_hz  # AFC: the NCO follows the frames from the next block on
+            self._afc_block = self._n_blocks
         return PLFrame(pls_value=int(pls_value), payload=payload, noise_var=noise_var,
                        esn0_db=float(10 * np.log10(1.0 / noise_var)), cfo_hz=cfo_hz,
                        start_sample=int(round(self._sym_pos[i0])), symbol_index=int(n), pls_metric=float(metric))
@@ -424,26 +447,31 @@ class Demodulator:
             self._pending = [p for p in self._pending if p[0] >= keep_from]
 
 
-def _refine_frequency(y: np.ndarray, pay_idx: np.ndarray, f0: float, power: int) -> float:
-    """Frequency (cycles/symbol) of a frame from its payload, starting from the estimate ``f0``.
+def _first_gap_cycle(gap: np.ndarray, start: int, t0: float, ph0: float, t1: float, ph1: float,
+                     power: int, amp: float, n0: float, df0: float, f_sigma: float) -> int:
+    """-1, 0 or +1: the whole cycles to add to the phase ``ph1`` at ``t1`` so that the linear
+    phase from (t0, ph0) to (t1, ph1) best explains the payload ``gap`` (symbols ``start...``).
 
-    Non-data-aided: after derotating by ``f0``, the ``power``-th power (4 for QPSK, 8 for 8PSK)
-    strips the modulation; its sums over slots (90 symbols) rotate by ``power * df * dt`` from
-    one slot to the next, and the angle of the summed products of neighbours gives ``df``
-    (Kay's estimator on slot sums; range +-1/(2 * power * 90) cycles/symbol, +-1.4 kHz for QPSK
-    at 1 Mbaud). Over a normal frame the error is ~20 Hz rms at Es/N0 1.2 dB.
+    Maximum a posteriori: the log-likelihood of the gap's symbols under each phase ramp, with
+    equiprobable unknown M-PSK symbols (points exp(j (pi/4 + 2 pi k / M))), amplitude ``amp`` and
+    noise ``n0`` (per complex symbol, relative to amp^2), plus the log prior of the frequency
+    correction the ramp implies, ``df0 + m / (t1 - t0)`` cycles/symbol, Gaussian with ``f_sigma``.
+    The data term is strong for QPSK (one cycle over 1440 symbols costs ~40 nats at Es/N0
+    1.2 dB) and weak for 8PSK (~4.5 nats at 5.8 dB: the 8 points blur into a ring), where the
+    prior decides.
     """
-    t = pay_idx.astype(np.float64)
-    p = y[pay_idx] * np.exp(-2j * np.pi * f0 * t)
-    nslots = p.size // SLOT_SYMBOLS
-    if nslots < 2:
-        return f0
-    z = np.sum((p[:nslots * SLOT_SYMBOLS] ** power).reshape(nslots, SLOT_SYMBOLS), axis=1)
-    centres = t[:nslots * SLOT_SYMBOLS].reshape(nslots, SLOT_SYMBOLS).mean(axis=1)
-    s = np.sum(z[1:] * np.conj(z[:-1]))
-    if s == 0:
-        return f0
-    return f0 + float(np.angle(s)) / (2 * np.pi * power * float(np.mean(np.diff(centres))))
+    i = start + np.arange(gap.size)
+    frac = (i - t0) / (t1 - t0)
+    points = np.exp(1j * (np.pi / 4 + 2 * np.pi * np.arange(power) / power))
+    metrics = []
+    for m in (-1, 0, 1):
+        r = gap / amp * np.exp(-1j * (ph0 + (ph1 + 2 * np.pi * m - ph0) * frac))
+        d = -np.abs(r[:, None] - points[None, :]) ** 2 / n0
+        top = d.max(axis=1)
+        df = df0 + m / (t1 - t0)
+        metrics.append(float(np.sum(top + np.log(np.sum(np.exp(d - top[:, None]), axis=1))))
+                       - df * df / (2 * f_sigma * f_sigma))
+    return int(np.argmax(metrics)) - 1
 
 
 def _refine_phase(p: np.ndarray, power: int, pilot_phase_var: float, window_slots: int = 16) -> np.ndarray:
@@ -481,17 +509,28 @@ def _refine_phase(p: np.ndarray, power: int, pilot_phase_var: float, window_slot
     return out
 
 
-def _track_phase(y: np.ndarray, segs: list, f_init: float) -> tuple[np.ndarray, float]:
+def _track_phase(y: np.ndarray, segs: list, f_init: float, power: int = 4,
+                 f_sigma: float = 1.3e-4) -> tuple[np.ndarray, float]:
     """Phase/amplitude tracking over one frame from its known segments (header, pilot blocks).
 
-    y: complex128[nsym] frame symbols; segs: [(start, known complex[n])]; f_init: cycles/symbol.
+    y: complex128[nsym] frame symbols; segs: [(start, known complex[n])]; f_init: cycles/symbol,
+    with standard deviation f_sigma; power: 4 for QPSK payloads, 8 for 8PSK.
     Each segment gives the ML phase arg sum y conj(known) at its centre (Mengali & D'Andrea
     eq. 5.7.4) and an amplitude; phases are unwrapped against the running frequency, then
     linearly interpolated over the frame (extrapolated with the last segment's slope).
+
+    The first pilot is 1476 symbols after the header, so a header frequency error beyond
+    1/(2 * 1476) cycle/symbol (339 Hz at 1 Mbaud; the header's own error is ~130 Hz rms at
+    Es/N0 1.2 dB) would unwrap it a whole cycle off and ruin the frame. The first pilot's cycle
+    is therefore chosen among the three nearest by maximum a posteriori: the likelihood of the
+    payload between header and pilot under each phase ramp (``_first_gap_cycle``) times the
+    Gaussian prior of the frequency each implies. After that the running frequency
+    comes from pilot-to-pilot phase steps (~15 Hz rms at 1.2 dB) and no longer slips.
     Returns (derotated, amplitude-normalised symbols complex128[nsym], frequency cycles/symbol).
     """
     t_c, ph_c, amp_c = [], [], []
     f_run = f_init
+    prev_end = 0
     for st, known in segs:
         kk = np.arange(st, st + known.size)
         tc = st + (known.size - 1) / 2.0
@@ -500,13 +539,20 @@ def _track_phase(y: np.ndarray, segs: list, f_init: float) -> tuple[np.ndarray, 
         if ph_c:
             pred = ph_c[-1] + 2 * np.pi * f_run * (tc - t_c[-1])
             ph = pred + float(np.angle(np.exp(1j * (raw - pred))))
+            if len(ph_c) == 1 and st > prev_end:
+                ph += 2 * np.pi * _first_gap_cycle(y[prev_end:st], prev_end, t_c[0], ph_c[0], tc, ph, power,
+                                                   amp_c[0], n0_rel, (ph - pred) / (2 * np.pi * (tc - t_c[0])),
+                                                   f_sigma)
             seg_f = (ph - ph_c[-1]) / (2 * np.pi * (tc - t_c[-1]))
-            f_run = 0.5 * f_run + 0.5 * seg_f
+            f_run = seg_f if len(ph_c) == 1 else 0.5 * f_run + 0.5 * seg_f
         else:
             ph = raw
+            fit = s / known.size * known * np.exp(2j * np.pi * f_run * (kk - tc))
+            n0_rel = max(float(np.mean(np.abs(y[kk] - fit) ** 2)) / max(abs(s) / known.size, 1e-12) ** 2, 1e-3)
         t_c.append(tc)
         ph_c.append(ph)
         amp_c.append(abs(s) / known.size)
+        prev_end = st + known.size
     t_c = np.array(t_c)
     ph_c = np.array(ph_c)
     amp_c = np.array(amp_c)

@@ -93,8 +93,13 @@ LDPC_RS_NSYM = 4
 """Parity bytes per RS codeword behind the LDPC codes: corrects 2 bytes per codeword (a safety net
 for the few bits a non-converged LDPC frame leaves; 1.6% of the rate, DVB-S2's BCH costs 0.6%)."""
 
-# QPSK and 8PSK LDPC MODCODs: pls id, modulation, code rate, 8PSK column order. The 8PSK column
-# orders were chosen by FER measurement (tests/bench/ldpc_fer.py --psk8-order).
+# QPSK and 8PSK LDPC MODCODs: pls id, bits per symbol, code rate, 8PSK column order. The 8PSK
+# column order puts the weak bit of Gray 8PSK (b2) on the middle third of the codeword (degree-3
+# information bits and parity) and the strong bits on the high-degree information bits and the
+# rest of the parity. Measured (tests/bench/ldpc_fer.py --bits-per-symbol 3 --order ..., 64 frames):
+# 8PSK 3/5 at 5.8 dB, orders 201 / 021 / 012 / 102 decode all frames (17.7 / 18.0 / 30.6 / 30.7
+# mean iterations), 210 and 120 (b2 on the degree-12 bits) none; 2/3 at 6.45 dB: 14 / 18 / 64 / 64
+# frame errors of 64 for 201 / 021 / 012 / 210.
 _LDPC_FAMILY = (
     (2, 2, "1/3", ()),
     (3, 2, "1/2", ()),
@@ -102,8 +107,8 @@ _LDPC_FAMILY = (
     (5, 2, "2/3", ()),
     (6, 2, "3/4", ()),
     (7, 2, "5/6", ()),
-    (8, 3, "3/5", (2, 1, 0)),
-    (9, 3, "2/3", (0, 1, 2)),
+    (8, 3, "3/5", (2, 0, 1)),
+    (9, 3, "2/3", (2, 0, 1)),
 )
 
 

@@ -1,8 +1,10 @@
-"""FER versus Es/N0 of one chaincast LDPC code on AWGN with QPSK, and decoder throughput.
+"""FER versus Es/N0 of one chaincast LDPC code on AWGN with QPSK or 8PSK, and decoder throughput.
 
 QPSK with unit-energy symbols, Gray mapped: each real dimension carries one coded bit as
 ``(1 - 2 c) / sqrt(2)`` plus Gaussian noise of variance ``N0 / 2``; the LLR (positive = 0) is
-``2 * sqrt(2) * y / N0``. Es/N0 in dB is ``-10 log10(N0)``.
+``2 * sqrt(2) * y / N0``. 8PSK (``--bits-per-symbol 3``): the codeword goes through the column
+interleaver of ``--order`` (``chaincast.fec.framecodec``), Gray 8PSK, complex noise of variance
+N0, exact LLRs (``chaincast.sdr.psk8``), deinterleaved. Es/N0 in dB is ``-10 log10(N0)``.
 
 For every Es/N0 frames are decoded in batches until ``--errors`` frame errors (decoded information
 bits differ from the sent ones) or ``--frames`` frames. Throughput = information bits / decoder
@@ -28,9 +30,11 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from chaincast.fec.framecodec import deinterleave_columns, interleave_columns  # noqa: E402
 from chaincast.fec.ldpc.codes import get_code  # noqa: E402
 from chaincast.fec.ldpc.decode import DEFAULT_WIDTH, decode, decoder_parameters  # noqa: E402
 from chaincast.fec.ldpc.encode import encode  # noqa: E402
+from chaincast.sdr.psk8 import psk8_llr_fast, psk8_map  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "bench-out"
@@ -38,20 +42,35 @@ OUT = REPO / "bench-out"
 
 def qpsk_awgn_llr(codewords: np.ndarray, esn0_db: float, rng: np.random.Generator) -> np.ndarray:
     """``codewords: uint8[batch, n]`` -> LLRs ``float32[batch, n]`` after QPSK + AWGN at ``esn0_db``."""
+    n0 = np.float32(10.0 ** (-esn0_db / 10.0))
+    x = (1.0 - 2.0 * codewords.astype(np.float32)) / np.float32(np.sqrt(2.0))
+    y = x + rng.standard_normal(codewords.shape, dtype=np.float32) * np.float32(np.sqrt(n0 / 2.0))
+    return (np.float32(2.0 * np.sqrt(2.0)) / n0 * y).astype(np.float32)
+
+
+def awgn_llr(codewords: np.ndarray, esn0_db: float, rng: np.random.Generator, bits_per_symbol: int = 2,
+             order: tuple[int, ...] = ()) -> np.ndarray:
+    """QPSK as ``qpsk_awgn_llr``; 8PSK through the column interleaver ``order`` and back."""
+    if bits_per_symbol == 2:
+        return qpsk_awgn_llr(codewords, esn0_db, rng)
     n0 = 10.0 ** (-esn0_db / 10.0)
-    x = (1.0 - 2.0 * codewords.astype(np.float32)) / np.sqrt(2.0)
-    y = x + rng.normal(0.0, np.sqrt(n0 / 2.0), codewords.shape).astype(np.float32)
-    return (2.0 * np.sqrt(2.0) * y / n0).astype(np.float32)
+    sent = interleave_columns(codewords, order)
+    x = psk8_map(sent.reshape(-1))
+    noise = rng.standard_normal((x.size, 2), dtype=np.float32) * np.float32(np.sqrt(n0 / 2.0))
+    y = x + (noise[:, 0] + 1j * noise[:, 1]).astype(np.complex64)
+    llr = psk8_llr_fast(y, n0).reshape(codewords.shape)
+    return np.ascontiguousarray(deinterleave_columns(llr, order))
 
 
-def fer_point(code, esn0_db, max_frames, max_errors, batch, max_iterations, rng, **kw) -> dict:
+def fer_point(code, esn0_db, max_frames, max_errors, batch, max_iterations, rng, bits_per_symbol=2, order=(),
+              **kw) -> dict:
     frames = errors = not_ok = undetected = 0
     iterations = 0
     decode_s = 0.0
     while frames < max_frames and errors < max_errors:
         size = min(batch, max_frames - frames)
         info = rng.integers(0, 2, (size, code.k), dtype=np.uint8)
-        llr = qpsk_awgn_llr(encode(code, info), esn0_db, rng)
+        llr = awgn_llr(encode(code, info), esn0_db, rng, bits_per_symbol, order)
         t0 = time.perf_counter()
         result = decode(code, llr, max_iterations=max_iterations, **kw)
         decode_s += time.perf_counter() - t0
@@ -96,6 +115,8 @@ def main(argv=None) -> int:
     p.add_argument("--speed-esn0", type=float, default=None, help="Es/N0 of the throughput run")
     p.add_argument("--speed-frames", type=int, default=128)
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--bits-per-symbol", type=int, default=2, choices=[2, 3], help="QPSK (2) or 8PSK (3)")
+    p.add_argument("--order", default="210", help="8PSK column order, e.g. 012 or 210")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
 
@@ -111,7 +132,8 @@ def main(argv=None) -> int:
     decode(code, np.zeros((2, code.n), np.float32), max_iterations=1, **kw)  # warm-up
     print(f"{'Es/N0 dB':>9} {'frames':>7} {'errors':>7} {'FER':>9} {'not ok':>7} {'undet.':>7} {'mean it':>8} {'Mbit/s':>7}")
     for esn0 in args.esn0:
-        pt = fer_point(code, esn0, args.frames, args.errors, args.batch, args.max_iterations, rng, **kw)
+        pt = fer_point(code, esn0, args.frames, args.errors, args.batch, args.max_iterations, rng,
+                       args.bits_per_symbol, tuple(int(c) for c in args.order), **kw)
         report["points"].append(pt)
         print(f"{esn0:9.2f} {pt['frames']:7d} {pt['frame_errors']:7d} {pt['fer']:9.2e} {pt['not_ok']:7d} "
               f"{pt['undetected_errors']:7d} {pt['mean_iterations']:8.1f} {pt['info_mbit_per_s']:7.2f}", flush=True)
