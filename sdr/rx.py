@@ -46,6 +46,7 @@ _PLS_FREQ_OFFSETS = np.arange(-6, 7) / 2048.0
 # linear interpolation between two independent estimates averages to 2/3 of one.
 _PILOT_PHASE_VAR_FACTOR = 0.5 * 2 / 3
 _SAME_FREQUENCY = 2e-5
+_NCO_HISTORY_BLOCKS = 64  # blocks whose NCO phase is kept (symbols lag their samples by < 1 block)
 _AFC_HOLD_BLOCKS = 12  # blocks (82 ms at 2.4 Msps) a frame's frequency steers the NCO  # cycles/symbol: two frequency hypotheses closer than this are one
 
 
@@ -135,14 +136,15 @@ class Demodulator:
         self._dc = 0j
         self._spec = None
         self._cfo_hz = 0.0
-        self._nco_phase = 0.0
+        self._nco_phase = 0.0  # unwrapped NCO phase (rad) at the start of the next block
+        self._block_nco: dict[int, tuple[float, float]] = {}  # block -> (phase at its start, rad/sample)
         self._mf_zi = np.zeros(self._mf.size - 1, dtype=np.complex128)
         self._tbuf = np.zeros(0, dtype=np.complex64)
         self._tbuf_start = 0  # absolute MF-output index of _tbuf[0]
         self._tstate = timing.initial_state(self.sps)
         self._sym = np.zeros(0, dtype=np.complex64)
         self._sym_pos = np.zeros(0, dtype=np.float64)  # absolute input-sample position of each symbol
-        self._sym_cfo = np.zeros(0, dtype=np.float64)  # NCO frequency when the symbol was made
+        self._sym_nco = np.zeros(0, dtype=np.float64)  # unwrapped NCO phase at each symbol's position
         self._sym_start = 0  # absolute symbol index of _sym[0]
         self._search_next = 0  # next absolute candidate SOF start to decide on
         self._pending: list[tuple[int, complex, float]] = []  # (start, diff corr, rho)
@@ -196,9 +198,12 @@ class Demodulator:
         # 2. coarse CFO from the 4th-power line
         self._update_cfo(x)
         w = 2 * np.pi * self._cfo_hz / self.sample_rate_hz
-        ph = self._nco_phase + w * np.arange(b, dtype=np.float64)
+        block = self._n_blocks - 1
+        self._block_nco[block] = (self._nco_phase, w)
+        self._block_nco.pop(block - _NCO_HISTORY_BLOCKS, None)
+        ph = self._nco_phase % (2 * np.pi) + w * np.arange(b, dtype=np.float64)
         x = x * np.exp(-1j * ph).astype(np.complex64)
-        self._nco_phase = float((self._nco_phase + w * b) % (2 * np.pi))
+        self._nco_phase += w * b
         # 3. matched filter
         y, self._mf_zi = lfilter(self._mf, 1.0, x, zi=self._mf_zi)
         y = y.astype(np.complex64)
@@ -215,12 +220,25 @@ class Demodulator:
         self._n_symbols += sym.size
         self._sym = np.concatenate([self._sym, sym])
         self._sym_pos = np.concatenate([self._sym_pos, abs_pos])
-        self._sym_cfo = np.concatenate([self._sym_cfo, np.full(sym.size, self._cfo_hz)])
+        self._sym_nco = np.concatenate([self._sym_nco, self._nco_phase_at(abs_pos)])
         # 5.-7.
         self._search()
         frames = self._run_pending()
         self._trim()
         return frames
+
+    def _nco_phase_at(self, pos: np.ndarray) -> np.ndarray:
+        """Unwrapped NCO phase (rad) at input-sample positions ``pos`` (float64): the phase the
+        mixer applied there, from the block the position falls in (symbols leave the matched
+        filter and the interpolator after their samples' block, so not always the current one)."""
+        b = self.block_samples
+        blocks = np.clip(np.floor(pos / b).astype(np.int64), min(self._block_nco), max(self._block_nco))
+        out = np.empty(pos.size, np.float64)
+        for k in np.unique(blocks):
+            sel = blocks == k
+            phase0, w = self._block_nco[int(k)]
+            out[sel] = phase0 + w * (pos[sel] - k * b)
+        return out
 
     def _update_cfo(self, x: np.ndarray) -> None:
         # normalise first: the 4th power of a loud block would overflow float32 (and the
@@ -368,14 +386,17 @@ class Demodulator:
         pilot = np.full(pf.PILOT_BLOCK_SYMBOLS, pf.PILOT_SYMBOL, dtype=np.complex128)
         for st in pf.pilot_block_starts(pls.slots, pls.pilots):
             segs.append((int(st), pilot))
-        # The coarse NCO frequency may have changed at block boundaries inside the frame: re-rotate
-        # every symbol as if the whole frame had been mixed with the latest frequency f_ref,
-        # using the integral of (f_nco - f_ref) over each symbol's sample position.
-        f_nco = self._sym_cfo[i0:i0 + nsym]
-        f_ref = float(f_nco[-1])
-        if np.any(f_nco != f_ref):
-            dpos = np.diff(self._sym_pos[i0:i0 + nsym], prepend=self._sym_pos[i0])
-            y = y * np.exp(2j * np.pi * np.cumsum((f_nco - f_ref) * dpos) / self.sample_rate_hz)
+        # The NCO frequency may have changed at block boundaries inside the frame (AFC, coarse
+        # estimate): re-rotate every symbol as if the whole frame had been mixed with the
+        # frequency f_ref in effect at its last symbol, from the NCO phase at each symbol.
+        phi = self._sym_nco[i0:i0 + nsym]
+        pos = self._sym_pos[i0:i0 + nsym]
+        end_block = int(np.clip(np.floor(pos[-1] / self.block_samples), min(self._block_nco), max(self._block_nco)))
+        w_ref = self._block_nco[end_block][1]
+        f_ref = w_ref * self.sample_rate_hz / (2 * np.pi)
+        correction = phi - (phi[-1] + w_ref * (pos - pos[-1]))
+        if np.any(np.abs(correction) > 1e-9):
+            y = y * np.exp(1j * correction)
         # frequency on the 192 known header symbols: zero-padded DFT peak (grid 1/2048 cycle per
         # symbol), then the phase difference of the two halves (no wrap: error < 1/4096)
         z = y[:pf.HEADER_SYMBOLS] * np.conj(hdr)
@@ -442,7 +463,7 @@ class Demodulator:
         if cut > 0:
             self._sym = self._sym[cut:].copy()
             self._sym_pos = self._sym_pos[cut:].copy()
-            self._sym_cfo = self._sym_cfo[cut:].copy()
+            self._sym_nco = self._sym_nco[cut:].copy()
             self._sym_start = keep_from
             self._pending = [p for p in self._pending if p[0] >= keep_from]
 

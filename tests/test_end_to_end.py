@@ -1,4 +1,4 @@
-"""Acceptance of issue 2: real chains through tx -> channel -> rx, validated by libbitcoinkernel."""
+"""Acceptance of issues 2 and 3: real chains through tx -> channel -> rx, validated by libbitcoinkernel."""
 
 import json
 import subprocess
@@ -21,13 +21,15 @@ def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def broadcast_and_receive(tmp_path: Path, source: Path, chain: str, passes: int = 1) -> dict:
+def broadcast_and_receive(tmp_path: Path, source: Path, chain: str, passes: int = 1, modcod: str | None = None,
+                          impairments: list[str] = IMPAIRED) -> dict:
     clean, noisy = tmp_path / "up.sigmf-meta", tmp_path / "down.sigmf-meta"
-    tx = chaincast("tx", "--source", source, "--chain", chain, "--out", clean, "--passes", passes)
+    tx = chaincast("tx", "--source", source, "--chain", chain, "--out", clean, "--passes", passes,
+                   *(["--modcod", modcod] if modcod else []))
     assert tx.returncode == 0, tx.stderr
     meta = json.loads(clean.read_text())["global"]
     assert meta["core:sample_rate"] == 2.4e6 and meta["chaincast:symbol_rate"] == 1e6 and meta["chaincast:profile"] == "default"
-    ch = chaincast("channel", clean, noisy, *IMPAIRED)
+    ch = chaincast("channel", clean, noisy, *impairments)
     assert ch.returncode == 0, ch.stderr
     assert json.loads(noisy.read_text())["global"]["core:datatype"] == "cu8"
     rx = chaincast("rx", noisy, "--chain", chain, "--datadir", tmp_path / "datadir", "--json")
@@ -47,6 +49,29 @@ def test_mainnet_blocks_0_to_438_cross_an_impaired_link(tmp_path):
     assert report["tip_height"] == 438 and report["tip_hash"] == MAINNET_TIP
     # block 0 is the genesis block every node already has: a duplicate, not a new validation
     assert report["blocks_validated"] == 438
+
+
+def frame_error_rate(report: dict) -> float:
+    return report["frames_failed"] / (report["frames_ok"] + report["frames_failed"])
+
+
+def test_issue3_regtest_chain_at_1_2_db_with_qpsk_half(tmp_path):
+    """Issue 3 acceptance: qpsk-1/2, 3 passes, Es/N0 1.2 dB (0.2 dB above DVB-S2's threshold)."""
+    report = broadcast_and_receive(tmp_path, shared_file(REGTEST_CHAIN), "regtest", passes=3, modcod="qpsk-1/2",
+                                   impairments=["--esn0-db", "1.2", "--cfo-hz", "20000", "--clock-ppm", "30", "--seed", "5"])
+    assert report["tip_height"] == 206 and report["tip_hash"] == REGTEST_TIP
+    assert frame_error_rate(report) <= 1e-2, report
+    assert report["frames_ok"] >= 180  # 186 frames on the air
+    assert report["ldpc_mean_iterations"] > 5  # really at the edge: the decoder works for it
+
+
+def test_issue3_mainnet_blocks_at_2_43_db_with_default_qpsk_3_5(tmp_path):
+    """Issue 3 acceptance: the default MODCOD (qpsk-3/5), 3 passes, Es/N0 2.43 dB."""
+    report = broadcast_and_receive(tmp_path, shared_file(MAINNET_BLK), "main", passes=3,
+                                   impairments=["--esn0-db", "2.43", "--cfo-hz", "20000", "--clock-ppm", "30", "--seed", "6"])
+    assert report["tip_height"] == 438 and report["tip_hash"] == MAINNET_TIP
+    assert frame_error_rate(report) <= 1e-2, report
+    assert report["frames_ok"] >= 245  # 252 frames on the air
 
 
 def test_rx_json_is_the_last_stdout_line_and_has_the_documented_fields(tmp_path):

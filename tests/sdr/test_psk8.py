@@ -43,3 +43,16 @@ def test_llr_signs_match_the_transmitted_bits_without_noise():
     bits = np.random.default_rng(2).integers(0, 2, 300).astype(np.uint8)
     llr = psk8_llr(psk8_map(bits), 0.1)
     assert np.array_equal((llr < 0).astype(np.uint8), bits)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_numba_demapper_matches_the_numpy_reference(exact):
+    from chaincast.sdr.psk8 import psk8_llr_fast
+
+    rng = np.random.default_rng(11)
+    y = (rng.normal(size=5000) + 1j * rng.normal(size=5000)).astype(np.complex64)
+    for n0 in (0.05, 0.3, 2.0):
+        ref = psk8_llr(y, n0, exact=exact)
+        fast = psk8_llr_fast(y, n0, exact=exact)
+        assert fast.dtype == np.float32 and fast.shape == ref.shape
+        assert np.allclose(fast, ref, rtol=1e-4, atol=1e-3)

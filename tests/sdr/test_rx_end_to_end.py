@@ -7,7 +7,8 @@ from scipy.special import erfc
 from chaincast.fec.wire.plheader import Pls
 from chaincast.sdr import plframe as pf
 from chaincast.sdr.channel import Channel, cu8_to_complex, quantize_cu8
-from chaincast.sdr.modem import qpsk_hard, qpsk_map
+from chaincast.sdr.modem import psk_map, qpsk_hard, qpsk_map
+from chaincast.sdr.psk8 import psk8_hard
 from chaincast.sdr.rx import Demodulator
 from chaincast.sdr.tx import Modulator
 
@@ -22,9 +23,10 @@ def _link(sps, esn0_db, cfo_hz, ppm, nframes=20, seed=1, pls_values=None, lead_s
         pls_values = [Pls(1, True, True).pack()] * nframes
     bits, syms = [], []
     for v in pls_values:
-        b = rng.integers(0, 2, 2 * Pls.unpack(v).slots * 90).astype(np.uint8)
+        pls = Pls.unpack(v)
+        b = rng.integers(0, 2, pls.bits_per_symbol * pls.slots * 90).astype(np.uint8)
         bits.append(b)
-        syms.append(pf.build_frame(qpsk_map(b), v))
+        syms.append(pf.build_frame(psk_map(b, pls.bits_per_symbol), v))
     mod = Modulator(fs, SYMBOL_RATE_HZ, 0.2)
     lead = np.zeros(int(lead_s * fs), np.complex64)
     tx = np.concatenate([lead, mod.process(np.concatenate(syms)), mod.flush(), lead])
@@ -116,3 +118,45 @@ def test_modcod_filter_counts_header_failures_and_mixed_pilots():
 def test_link_2p31_and_4_sps():
     _check_link(2.31, 20e3, 30, seed=6)
     _check_link(4.0, -50e3, 50, seed=7)
+
+
+def test_8psk_stream_with_and_without_pilots_locks_through_the_frames_own_frequency():
+    # 8PSK has no 4th-power line, so only the frames (header + pilots) can steer the NCO to the
+    # 60 kHz offset; pilotless 8PSK frames are phase-tracked with the 8th power.
+    psk8_id = 8
+    values = [Pls(psk8_id, short, pilots).pack() for short, pilots in [(True, True), (False, True), (True, False)] * 3]
+    bits, pls_values, iq, fs = _link(2.4, 16.0, 60e3, 50, pls_values=values, seed=4)
+    frames, dem = _demod(iq, fs)
+    assert [f.pls_value for f in frames] == pls_values
+    for f, b in zip(frames, bits):
+        assert f.payload.size == Pls.unpack(f.pls_value).slots * 90
+        # uncoded Gray 8PSK at 16 dB: SER = 2 Q(sqrt(2 Es/N0) sin(pi/8)) = 6.3e-4, BER ~2.1e-4
+        assert np.mean(psk8_hard(f.payload) != b) < 1e-3
+    assert abs(dem.stats.cfo_hz - 60e3) < 100
+    assert all(abs(f.cfo_hz - 60e3) < 100 for f in frames)
+
+
+def test_first_pilot_cycle_is_recovered_when_the_header_frequency_is_off_by_more_than_the_wrap():
+    # A normal QPSK frame at Es/N0 1.2 dB whose frequency guess is 450 Hz off (the first pilot
+    # is 1476 symbols away: unwrapping alone slips above 339 Hz). The MAP cycle choice must fix it.
+    from chaincast.sdr.rx import _track_phase
+
+    rng = np.random.default_rng(5)
+    v = Pls(4, False, True).pack()
+    pls = Pls.unpack(v)
+    payload = qpsk_map(rng.integers(0, 2, 2 * pls.slots * 90).astype(np.uint8))
+    clean = pf.build_frame(payload, v).astype(np.complex128)
+    segs = [(0, pf.header_symbols(v).astype(np.complex128))]
+    segs += [(int(st), np.full(pf.PILOT_BLOCK_SYMBOLS, pf.PILOT_SYMBOL, np.complex128))
+             for st in pf.pilot_block_starts(pls.slots, pls.pilots)]
+    f_true = 2.0e-3
+    n0 = 10 ** (-1.2 / 10)
+    slipped = 0
+    for trial in range(5):
+        noise = np.sqrt(n0 / 2) * (rng.normal(size=clean.size) + 1j * rng.normal(size=clean.size))
+        y = clean * np.exp(2j * np.pi * f_true * np.arange(clean.size) + 0.7j) + noise
+        g, f_est = _track_phase(y, segs, f_true + 450e-6, 4, f_sigma=3e-4)
+        pay = g[pf.payload_indices(pls.slots, pls.pilots)]
+        slipped += np.mean(np.abs(pay - payload) ** 2) > 2 * n0
+        assert abs(f_est - f_true) < 3e-5 or slipped
+    assert slipped == 0

@@ -97,3 +97,19 @@ def test_object_digest_detects_tampering():
 def test_pls_round_trip(modcod_id, short, pilots):
     pls = Pls(modcod_id, short, pilots)
     assert 0 <= pls.pack() < 256 and Pls.unpack(pls.pack()) == pls
+
+
+def test_pls_knows_the_frame_length_of_each_modulation_and_refuses_unknown_modcods():
+    from chaincast.fec.wire.plheader import PlsError
+    from chaincast.fec.wire.profile import MODCODS
+
+    qpsk, psk8 = MODCODS["qpsk-3/5"], MODCODS["8psk-3/5"]
+    assert Pls(qpsk.pls_id, False, True).slots == 360 and Pls(qpsk.pls_id, True, True).slots == 90
+    assert Pls(psk8.pls_id, False, True).slots == 240 and Pls(psk8.pls_id, True, False).slots == 60
+    assert Pls(psk8.pls_id, False, True).bits_per_symbol == 3
+    unknown = Pls(63, False, True)
+    assert not unknown.known
+    with pytest.raises(PlsError):
+        unknown.slots
+    # the placeholder code exists only as a short frame
+    assert Pls(MODCODS["qpsk-cc1/2"].pls_id, True, True).known and not Pls(MODCODS["qpsk-cc1/2"].pls_id, False, True).known
