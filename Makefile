@@ -22,8 +22,12 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m ""
 
+# Part 2 (FER of every MODCOD to 1e-3) takes about 1.5 h on one core the first time; it reuses
+# bench-out/fer/*.json afterwards (delete them to measure again).
 bench: $(STAMP)
 	$(PY) tests/bench/run_bench.py
+	$(PY) tests/bench/fer_sweep.py
+	$(PY) tests/bench/fer_plot.py
 
 lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports

@@ -1,4 +1,5 @@
-"""`make bench`: real-time factors of the uplink and the receiver for the default profile.
+"""`make bench` part 1: real-time factors of the uplink and the receiver for the default profile,
+and decoder speeds (LDPC, RS, Viterbi). Part 2 is ``fer_sweep.py`` + ``fer_plot.py``.
 
 Real-time factor = air time of the signal / wall time to produce or consume it, on one core
 (numba threads pinned to 1). Medians of REPEATS runs after a warm-up run (numba compilation is
@@ -22,7 +23,9 @@ import numpy as np  # noqa: E402
 
 from chaincast.fec import convolutional  # noqa: E402
 from chaincast.fec.outer import InterleavedReedSolomon  # noqa: E402
-from chaincast.fec.wire.profile import DEFAULT_PROFILE  # noqa: E402
+from chaincast.fec.ldpc.codes import get_code  # noqa: E402
+from chaincast.fec.ldpc.encode import encode  # noqa: E402
+from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS  # noqa: E402
 from chaincast.rxside.kernel import ChainDelivery  # noqa: E402
 from chaincast.rxside.receiver import Receiver  # noqa: E402
 from chaincast.rxside.source import FileSource  # noqa: E402
@@ -30,6 +33,9 @@ from chaincast.sdr.channel import Channel  # noqa: E402
 from chaincast.txside.chain.sources import read_blocks  # noqa: E402
 from chaincast.txside.cli import pass_through_channel, write_broadcast  # noqa: E402
 from chaincast.txside.recording import read_sigmf_info  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ldpc_fer import awgn_llr, throughput  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 MAINNET = REPO.parent / "shared" / "data" / "blocks" / "bitcoinj" / "first-100k-blocks.dat"
@@ -76,6 +82,25 @@ def bench_link(workdir: Path) -> dict:
             "rx_realtime_factor": rx_rtf, "rx_runs": rx_runs}
 
 
+# gr-dvbs2rx 1.4 on this machine (REFERENCE.md): whole receiver, one core, 1 Mbaud QPSK 3/5 normal
+# frames with pilots at Es/N0 2.5 dB: 7.6x real time. DVB-S2 carries 38688 information bits per
+# 33282-symbol frame, so that is 7.6 x 1.1625 Mbit/s = 8.8 Mbit/s, a lower bound for its decoder.
+GR_DVBS2RX_INFO_MBIT_S = 7.6 * 38688 / 33282
+
+
+def bench_ldpc() -> dict:
+    """Decoder alone, qpsk-3/5 normal frames: 128 frames at Es/N0 2.43 dB (early termination, at
+    most 50 iterations) and at a fixed 25 iterations; information Mbit/s on one core."""
+    code = get_code("3/5", 64800)
+    rng = np.random.default_rng(1)
+    llr = awgn_llr(encode(code, rng.integers(0, 2, (128, code.k), dtype=np.uint8)), 2.43, rng)
+    early = throughput(code, llr, 50, REPEATS)
+    fixed = throughput(code, np.zeros_like(llr), 25, REPEATS)
+    return {"ldpc_3_5_at_2_43_db_mbit_s": early["info_mbit_per_s"], "ldpc_3_5_mean_iterations": early["mean_iterations"],
+            "ldpc_3_5_fixed_25_mbit_s": fixed["info_mbit_per_s"],
+            "ldpc_vs_gr_dvbs2rx_receiver": early["info_mbit_per_s"] / GR_DVBS2RX_INFO_MBIT_S}
+
+
 def bench_decoders() -> dict:
     rng = np.random.default_rng(0)
     n = 8064
@@ -88,14 +113,15 @@ def bench_decoders() -> dict:
             convolutional.viterbi_decode(llr, n)
         return 50 * n / (time.perf_counter() - started) / 1e6
 
-    rs = InterleavedReedSolomon(252, 32, 4)
+    m = MODCODS[DEFAULT_PROFILE.modcod]
+    rs = InterleavedReedSolomon(m.rs_n, m.rs_nsym, m.rs_codewords)
     coded = rs.encode(bytes(rng.integers(0, 256, rs.data_bytes, dtype=np.uint8)))
 
     def rs_decode() -> float:
         started = time.perf_counter()
-        for _ in range(200):
+        for _ in range(50):
             rs.decode(coded)
-        return 200 * rs.data_bytes * 8 / (time.perf_counter() - started) / 1e6
+        return 50 * rs.data_bytes * 8 / (time.perf_counter() - started) / 1e6
 
     v, _ = median_of(viterbi)
     r, _ = median_of(rs_decode)
@@ -111,13 +137,19 @@ def main() -> int:
         link = bench_link(Path(tmp))
     results = {"machine": platform.processor() or platform.machine(), "cores_used": 1, "profile": DEFAULT_PROFILE.name,
                "modcod": DEFAULT_PROFILE.modcod, "workload": "mainnet blocks 0..438, 3 passes, Es/N0 10 dB, CFO 20 kHz, 30 ppm, cu8",
-               **link, **bench_decoders()}
+               **link, **bench_ldpc(), **bench_decoders()}
     (OUT / "bench.json").write_text(json.dumps(results, indent=1))
+    m = MODCODS[DEFAULT_PROFILE.modcod]
     rows = [
         ("uplink (tx) real-time factor", f"{results['tx_realtime_factor']:.2f}x", "air time / wall time, median of 3"),
         ("receiver (rx) real-time factor", f"{results['rx_realtime_factor']:.2f}x", "2.4 Msps cu8 in, blocks validated out"),
-        ("Viterbi decoder", f"{results['viterbi_info_mbit_s']:.1f} Mbit/s", "information bits, one core"),
-        ("RS(252,220) decode, clean", f"{results['rs_decode_clean_mbit_s']:.1f} Mbit/s", "data bits"),
+        ("LDPC 3/5 n=64800 at 2.43 dB", f"{results['ldpc_3_5_at_2_43_db_mbit_s']:.1f} Mbit/s",
+         f"information bits, one core, mean {results['ldpc_3_5_mean_iterations']:.1f} iterations"),
+        ("LDPC 3/5 n=64800, 25 iterations", f"{results['ldpc_3_5_fixed_25_mbit_s']:.1f} Mbit/s", "information bits, one core"),
+        ("LDPC vs gr-dvbs2rx", f"{results['ldpc_vs_gr_dvbs2rx_receiver']:.2f}x",
+         f"our decoder / gr-dvbs2rx's whole receiver ({GR_DVBS2RX_INFO_MBIT_S:.1f} Mbit/s at 2.5 dB)"),
+        ("Viterbi decoder (qpsk-cc1/2)", f"{results['viterbi_info_mbit_s']:.1f} Mbit/s", "information bits, one core"),
+        (f"RS({m.rs_n},{m.rs_k}) x{m.rs_codewords} decode, clean", f"{results['rs_decode_clean_mbit_s']:.1f} Mbit/s", "data bits"),
     ]
     print(f"\nchaincast bench ({results['workload']}; {results['air_s']:.2f} s of air time)\n")
     print(f"| {'measure':32} | {'value':>14} | note |\n|{'-' * 34}|{'-' * 16}|------|")
