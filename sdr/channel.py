@@ -8,12 +8,15 @@
 2. carrier offset and linear drift, phase 2*pi*(cfo_hz*t + cfo_drift_hz_per_s*t^2/2) on the
    absolute output sample time t = n/fs (continuous across chunks);
 3. Wiener phase noise, increments N(0, 2*pi*linewidth/fs) per sample (Mengali & D'Andrea 2.4);
-4. I/Q imbalance: I' = I, Q' = g*(Q*cos(phi) - I*sin(phi)), g = 10^(iq_gain_db/20);
-5. DC offset;
-6. AWGN of power ``sps / 10^(esn0_db/10)`` per sample, i.e. defined over the whole sample
+4. interference: another signal received by the same front end (e.g. a real LTE capture), given
+   at the output sample rate, normalised to unit power and added at ``interference_db`` relative
+   to the unit-power signal; looped, indexed by absolute output sample;
+5. I/Q imbalance: I' = I, Q' = g*(Q*cos(phi) - I*sin(phi)), g = 10^(iq_gain_db/20);
+6. DC offset;
+7. AWGN of power ``sps / 10^(esn0_db/10)`` per sample, i.e. defined over the whole sample
    bandwidth for a unit-power input (Es/N0 = sps * P_signal / P_noise).
 
-Determinism: stages 1, 2 and 4-5 depend only on absolute sample indices; stages 3 and 6 draw
+Determinism: stages 1, 2 and 4-6 depend only on absolute sample indices; stages 3 and 7 draw
 from their own generators (spawned from ``seed``) one value per output sample in order, so the
 same seed gives the same output for any chunking (NumPy's ``standard_normal`` consumes the bit
 stream per value; the chunking test checks this).
@@ -34,7 +37,8 @@ class Channel:
 
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, esn0_db: float | None, cfo_hz: float = 0.0,
                  cfo_drift_hz_per_s: float = 0.0, clock_ppm: float = 0.0, phase_noise_linewidth_hz: float = 0.0,
-                 iq_gain_db: float = 0.0, iq_phase_deg: float = 0.0, dc_offset: complex = 0j, seed: int = 0):
+                 iq_gain_db: float = 0.0, iq_phase_deg: float = 0.0, dc_offset: complex = 0j, seed: int = 0,
+                 interference: np.ndarray | None = None, interference_db: float = -12.0):
         self.sample_rate_hz = float(sample_rate_hz)
         self.symbol_rate_hz = float(symbol_rate_hz)
         self.esn0_db = esn0_db
@@ -47,6 +51,15 @@ class Channel:
         self.dc_offset = complex(dc_offset)
         sps = self.sample_rate_hz / self.symbol_rate_hz
         self.noise_power = 0.0 if esn0_db is None else sps / 10.0 ** (float(esn0_db) / 10.0)
+        self.interference = None
+        self.interference_power = 0.0
+        if interference is not None and np.size(interference):
+            x = np.asarray(interference, dtype=np.complex128).reshape(-1)
+            x = x - x.mean()
+            power = float(np.mean(np.abs(x) ** 2))
+            if power > 0:
+                self.interference_power = 10.0 ** (float(interference_db) / 10.0)
+                self.interference = (x * np.sqrt(self.interference_power / power)).astype(np.complex64)
         pn_ss, noise_ss = np.random.SeedSequence(seed).spawn(2)
         self._pn_rng = np.random.default_rng(pn_ss)
         self._noise_rng = np.random.default_rng(noise_ss)
@@ -91,6 +104,8 @@ class Channel:
             self._pn_phase = float(pn[-1])
             phase = phase + pn
         y = x.astype(np.complex128) * np.exp(1j * phase)
+        if self.interference is not None:
+            y = y + self.interference[(n0 + np.arange(n)) % self.interference.size]
         if self.iq_gain != 1.0 or self.iq_phase_rad != 0.0:
             i, q = y.real, y.imag
             y = i + 1j * (self.iq_gain * (q * np.cos(self.iq_phase_rad) - i * np.sin(self.iq_phase_rad)))

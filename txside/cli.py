@@ -12,16 +12,18 @@ import os
 import shutil
 import sys
 import time
+from fractions import Fraction
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS, Profile, modcod_by_name
 from chaincast.fec.wire.recording import RecordingInfo
-from chaincast.sdr.channel import Channel
+from chaincast.sdr.channel import Channel, cu8_to_complex
 from chaincast.txside.chaincheck import check_chain
 from chaincast.txside.packetizer import Packetizer, block_object, link_frames
 from chaincast.txside.recording import SigmfWriter, read_sigmf_chunks, read_sigmf_info
@@ -162,10 +164,18 @@ def channel_command(argv: list[str]) -> int:
     p.add_argument("--iq-gain-db", type=float, default=0.0, help="I/Q amplitude imbalance in dB")
     p.add_argument("--iq-phase-deg", type=float, default=0.0, help="I/Q phase imbalance in degrees")
     p.add_argument("--dc", type=float, default=0.0, help="DC offset (real part, in units of signal RMS)")
+    p.add_argument("--interference", help="raw cu8 capture (rtl_sdr output) to mix in underneath, looped")
+    p.add_argument("--interference-rate", type=float, help="sample rate of --interference in Hz")
+    p.add_argument("--interference-db", type=float, default=-12.0, help="its power relative to the signal's (default -12)")
     p.add_argument("--datatype", default="cu8", choices=["cu8", "cf32_le"], help="cu8: RTL-SDR style 8-bit output (default)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
+    if args.interference and not args.interference_rate:
+        p.error("--interference needs --interference-rate")
     info = read_sigmf_info(args.input)
+    interference = None
+    if args.interference:
+        interference = load_interference(args.interference, args.interference_rate, info.sample_rate_hz)
     symbol_rate = info.symbol_rate_hz or DEFAULT_PROFILE.symbol_rate_hz
     channel = Channel(
         sample_rate_hz=info.sample_rate_hz,
@@ -179,10 +189,24 @@ def channel_command(argv: list[str]) -> int:
         iq_phase_deg=args.iq_phase_deg,
         dc_offset=complex(args.dc, 0.0),
         seed=args.seed,
+        interference=interference,
+        interference_db=args.interference_db,
     )
     samples, meta_path = pass_through_channel(args.input, args.output, channel, args.datatype)
     print(f"{samples} samples at Es/N0 {args.esn0_db} dB -> {meta_path}")
     return 0
+
+
+def load_interference(path: str | Path, rate_hz: float, out_rate_hz: float, max_s: float = 10.0) -> np.ndarray:
+    """A raw cu8 capture (at most ``max_s`` seconds) resampled to ``out_rate_hz``: complex64[n]."""
+    raw = np.fromfile(path, dtype=np.uint8, count=2 * int(max_s * rate_hz))
+    if raw.size < 2:
+        raise ValueError(f"{path}: no samples")
+    x = cu8_to_complex(raw[: raw.size - raw.size % 2])
+    ratio = Fraction(out_rate_hz / rate_hz).limit_denominator(1000)
+    if ratio != 1:
+        x = resample_poly(x, ratio.numerator, ratio.denominator).astype(np.complex64)
+    return x
 
 
 def pass_through_channel(source: str | Path, out: str | Path, channel: Channel, datatype: str = "cu8") -> tuple[int, Path]:
@@ -190,7 +214,8 @@ def pass_through_channel(source: str | Path, out: str | Path, channel: Channel, 
     info = read_sigmf_info(source)
     out_info = RecordingInfo(info.sample_rate_hz, datatype, info.frequency_hz, info.symbol_rate_hz, info.profile)
     # An ideal AGC: 40 LSB RMS for the known signal + noise power (signal power is 1 by construction).
-    with SigmfWriter(out, out_info, cu8_rms_lsb=40.0 / np.sqrt(1.0 + channel.noise_power)) as writer:
+    total_power = 1.0 + channel.noise_power + channel.interference_power
+    with SigmfWriter(out, out_info, cu8_rms_lsb=40.0 / np.sqrt(total_power)) as writer:
         for chunk in tqdm(read_sigmf_chunks(source), desc="channel", unit=" chunks", file=sys.stderr, disable=None, leave=False):
             writer.write(channel.process(chunk))
         writer.write(channel.flush())

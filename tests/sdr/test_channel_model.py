@@ -63,3 +63,16 @@ def test_cu8_quantisation_scale_midrise_zero_and_clipping():
     z = (rng.standard_normal(10000) + 1j * rng.standard_normal(10000)).astype(np.complex64) / np.sqrt(2)
     zz = cu8_to_complex(quantize_cu8(z, rms_lsb=40.0)) * (127.5 / 40.0)
     assert 10 * np.log10(np.mean(np.abs(zz - z) ** 2)) < -30
+
+
+def test_interference_is_added_at_its_relative_power_and_looped_by_absolute_sample():
+    rng = np.random.default_rng(4)
+    other = (rng.normal(size=1000) + 1j * rng.normal(size=1000) + 3.0).astype(np.complex64)  # with DC
+    ch = Channel(2.4e6, 1e6, None, interference=other, interference_db=-12.0)
+    silence = np.zeros(2500, np.complex64)
+    out = np.concatenate([ch.process(silence[:700]), ch.process(silence[700:])])
+    period = out[:1000]
+    assert abs(np.mean(np.abs(period) ** 2) - 10 ** -1.2) < 1e-3 * 10 ** -1.2
+    assert abs(np.mean(period)) < 1e-4  # its DC is removed
+    assert np.allclose(out[:1000], out[1000:2000]) and np.allclose(out[:500], out[2000:])
+    assert ch.interference_power == pytest.approx(10 ** -1.2)
