@@ -445,7 +445,7 @@ class Demodulator:
             known_times = [st + (kn.size - 1) / 2.0 for st, kn in segs]
             known_vars = [0.5 * noise_var / kn.size for _, kn in segs]
             payload = _smooth_residual_phase(payload, pay_idx, power, known_times, known_vars,
-                                             2 * np.pi * self.phase_noise_hz / self.symbol_rate_hz, noise_var)
+                                             2 * np.pi * self.phase_noise_hz / self.symbol_rate_hz)
         else:
             payload = _viterbi_viterbi(payload, power=power)
         payload = payload.astype(np.complex64)
@@ -502,21 +502,8 @@ def _first_gap_cycle(gap: np.ndarray, start: int, t0: float, ph0: float, t1: flo
     return int(np.argmax(metrics)) - 1
 
 
-def _soft_symbols(y: np.ndarray, power: int, noise_var: float) -> np.ndarray:
-    """Posterior mean E[s | y] of unit-energy M-PSK symbols (points exp(j (pi/4 + 2 pi k / M)))
-    in complex Gaussian noise of variance ``noise_var``: complex128[n]."""
-    n0 = max(float(noise_var), 1e-6)
-    if power == 4:  # Gray QPSK: independent +-1/sqrt(2) per axis, E = tanh(sqrt(2) y / N0) / sqrt(2)
-        a = np.sqrt(2.0) / n0
-        return (np.tanh(a * y.real) + 1j * np.tanh(a * y.imag)) / np.sqrt(2.0)
-    points = np.exp(1j * (np.pi / 4 + 2 * np.pi * np.arange(power) / power))
-    d = 2.0 * np.real(y[:, None] * np.conj(points)[None, :]) / n0  # log-likelihoods up to a constant
-    w = np.exp(d - d.max(axis=1, keepdims=True))
-    return (w @ points) / w.sum(axis=1)
-
-
 def _smooth_residual_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, known_times: list[float],
-                           known_vars: list[float], walk_var_per_symbol: float, noise_var: float) -> np.ndarray:
+                           known_vars: list[float], walk_var_per_symbol: float) -> np.ndarray:
     """Correct the phase left by pilot interpolation with a Kalman smoother over the frame.
 
     p: complex128[n] payload after pilot tracking (residual phase r(t) small, |r| < pi/power);
@@ -527,8 +514,8 @@ def _smooth_residual_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, known
     pi/4 + k 2pi/M), taken in +-pi/M around the interpolation (not unwrapped against the filter's
     prediction: one noisy slot would then walk the filter onto the wrong branch), with the
     variance of that estimator measured on the frame, var(q) / (2 |mean q|^2 90 M^2); a slot
-    further than 3 sigma from the prediction is skipped as an outlier. r is modelled as a random walk with
-    ``walk_var_per_symbol`` (2 pi x Wiener linewidth / symbol rate), which is what the
+    further than 3 sigma from the prediction is skipped as an outlier. r is modelled as a random
+    walk with ``walk_var_per_symbol`` (2 pi x Wiener linewidth / symbol rate), which is what the
     oscillator's phase noise is; the forward Kalman filter and the Rauch-Tung-Striebel smoother
     give the MMSE estimate at each slot, which is removed from the slot.
 
@@ -544,11 +531,11 @@ def _smooth_residual_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, known
     if strength <= 0:
         return p
     zs = np.sum(q.reshape(nslots, SLOT_SYMBOLS), axis=1)
-    var_slots = np.full(nslots, float(np.var(q)) / (2 * strength * SLOT_SYMBOLS * power * power))
+    var_slot = float(np.var(q)) / (2 * strength * SLOT_SYMBOLS * power * power)
     slot_times = pay_idx[:nslots * SLOT_SYMBOLS].reshape(nslots, SLOT_SYMBOLS).mean(axis=1)
     # observations in time order: (time, value or None for "r = 0", variance, slot or -1)
     obs = [(t, 0.0, v, -1) for t, v in zip(known_times, known_vars)]
-    obs += [(float(t), None, float(var_slots[k]), k) for k, t in enumerate(slot_times)]
+    obs += [(float(t), None, var_slot, k) for k, t in enumerate(slot_times)]
     obs.sort(key=lambda o: o[0])
     m = len(obs)
     x_f = np.empty(m)
