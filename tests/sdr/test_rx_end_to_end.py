@@ -137,9 +137,10 @@ def test_8psk_stream_with_and_without_pilots_locks_through_the_frames_own_freque
 
 
 def test_first_pilot_cycle_is_recovered_when_the_header_frequency_is_off_by_more_than_the_wrap():
-    # A normal QPSK frame at Es/N0 1.2 dB whose frequency guess is 450 Hz off (the first pilot
-    # is 1476 symbols away: unwrapping alone slips above 339 Hz). The MAP cycle choice must fix it.
-    from chaincast.sdr.rx import _track_phase
+    # A normal QPSK frame at Es/N0 1.2 dB whose frequency guess is 450 Hz off (the first pilot is
+    # 1554 symbols from the header: unwrapping alone slips above 322 Hz). The payload's own
+    # frequency estimate must pick the right cycle against a vague prior around the bad guess.
+    from chaincast.sdr.rx import _payload_frequency, _track_phase
 
     rng = np.random.default_rng(5)
     v = Pls(4, False, True).pack()
@@ -155,7 +156,10 @@ def test_first_pilot_cycle_is_recovered_when_the_header_frequency_is_off_by_more
     for trial in range(5):
         noise = np.sqrt(n0 / 2) * (rng.normal(size=clean.size) + 1j * rng.normal(size=clean.size))
         y = clean * np.exp(2j * np.pi * f_true * np.arange(clean.size) + 0.7j) + noise
-        g, f_est = _track_phase(y, segs, f_true + 450e-6, 4, f_sigma=3e-4)
+        guess = f_true + 450e-6
+        f_pay, var_pay = _payload_frequency(y, pf.payload_indices(pls.slots, pls.pilots), guess, 4)
+        assert abs(f_pay - f_true) < 1e-4
+        g, f_est = _track_phase(y, segs, guess, [(guess, 3e-4), (f_pay, np.sqrt(var_pay))])
         pay = g[pf.payload_indices(pls.slots, pls.pilots)]
         slipped += np.mean(np.abs(pay - payload) ** 2) > 2 * n0
         assert abs(f_est - f_true) < 3e-5 or slipped
