@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbol-rate", type=float, help="symbol rate in baud (default: from metadata, else the profile's)")
     p.add_argument("--profile", default=None, choices=sorted(PROFILES), help="link profile (default: from metadata)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    p.add_argument("--frames-log", help="write one JSON line per decoded PL frame to this file (time, MODCOD, Es/N0, CFO, outcome)")
     p.add_argument("--chunk-samples", type=int, default=1 << 19, help=argparse.SUPPRESS)
     return p
 
@@ -43,7 +44,9 @@ def rx_command(argv: list[str]) -> int:
             f"sample rate {source.info.sample_rate_hz:g} Hz is below (1 + roll-off) x symbol rate {symbol_rate:g} baud"
         )
     delivery = ChainDelivery(args.datadir, args.chain)
-    receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery)
+    frames_log = open(args.frames_log, "w") if args.frames_log else None
+    on_frame = (lambda record: frames_log.write(json.dumps(record.as_dict()) + "\n")) if frames_log else None
+    receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery, on_frame=on_frame)
     started = time.perf_counter()
     with tqdm(total=round(source.duration_s, 2), unit="s", desc="rx", file=sys.stderr, disable=None, leave=False) as bar:
         for chunk in source.chunks():
@@ -53,6 +56,8 @@ def rx_command(argv: list[str]) -> int:
         report = receiver.finish()
     wall_s = time.perf_counter() - started
     delivery.close()
+    if frames_log:
+        frames_log.close()
     result = report.as_dict() | {"wall_s": round(wall_s, 3), "realtime_factor": round(report.duration_s / wall_s, 2) if wall_s else None}
     if args.json:
         print(json.dumps(result))

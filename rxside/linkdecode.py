@@ -37,19 +37,41 @@ class LinkStats:
     frames_by_modcod: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FrameRecord:
+    """What happened to one PL frame: the demodulator's ``meta`` (position, Es/N0, CFO, ...)
+    plus the decoder's outcome."""
+
+    modcod: str
+    ok: bool  # the link frame's CRC checked
+    ldpc_ok: bool
+    ldpc_iterations: int
+    corrected_bytes: int
+    packets: int
+    meta: dict
+
+    def as_dict(self) -> dict:
+        return {**self.meta, "modcod": self.modcod, "ok": self.ok, "ldpc_ok": self.ldpc_ok,
+                "ldpc_iterations": self.ldpc_iterations, "corrected_bytes": self.corrected_bytes,
+                "packets": self.packets}
+
+
 class _Queue:
     def __init__(self, modcod: Modcod):
         self.codec = FrameCodec(modcod)
         self.signs = 1.0 - 2.0 * scrambler.prbs_bits(modcod.coded_bits).astype(np.float32)
         self.llr: list[np.ndarray] = []
+        self.meta: list[dict] = []
 
 
 class LinkDecoder:
-    def __init__(self, batch_frames: int = DEFAULT_WIDTH) -> None:
+    def __init__(self, batch_frames: int = DEFAULT_WIDTH, on_frame=None) -> None:
+        """``on_frame(FrameRecord)``, if given, is called for every decoded frame."""
         if batch_frames < 1:
             raise ValueError("batch_frames must be at least 1")
         self.batch_frames = batch_frames
         self.stats = LinkStats()
+        self.on_frame = on_frame
         self._queues: dict[int, _Queue] = {}
 
     def _queue(self, pls_value: int) -> _Queue | None:
@@ -60,8 +82,9 @@ class LinkDecoder:
             self._queues[pls_value] = _Queue(pls.modcod)
         return self._queues[pls_value]
 
-    def push(self, pls_value: int, payload: np.ndarray, noise_var: float) -> list[Packet]:
-        """Queue one PL frame's payload symbols; returns the packets of any batch this completed."""
+    def push(self, pls_value: int, payload: np.ndarray, noise_var: float, meta: dict | None = None) -> list[Packet]:
+        """Queue one PL frame's payload symbols; returns the packets of any batch this completed.
+        ``meta`` is handed back in the frame's ``FrameRecord``."""
         queue = self._queue(pls_value)
         if queue is None:
             self.stats.frames_unknown_modcod += 1
@@ -71,6 +94,7 @@ class LinkDecoder:
         if llr.size != modcod.coded_bits:
             raise ValueError(f"{modcod.name} needs {modcod.payload_symbols} payload symbols, got {payload.size}")
         queue.llr.append(llr * queue.signs)
+        queue.meta.append(meta or {})
         if len(queue.llr) >= self.batch_frames:
             return self._decode(queue)
         return []
@@ -85,14 +109,20 @@ class LinkDecoder:
 
     def _decode(self, queue: _Queue) -> list[Packet]:
         batch, queue.llr = np.stack(queue.llr), []
+        metas, queue.meta = queue.meta, []
         name = queue.codec.modcod.name
         self.stats.frames_by_modcod[name] = self.stats.frames_by_modcod.get(name, 0) + batch.shape[0]
         self.stats.ldpc_frames += batch.shape[0] if queue.codec.ldpc is not None else 0
         packets = []
-        for result in queue.codec.decode_batch(batch):
+        for result, meta in zip(queue.codec.decode_batch(batch), metas):
             self.stats.ldpc_iterations += result.iterations
             self.stats.ldpc_failures += not result.inner_ok
-            packets += self._unpack(result.data, result.corrected_bytes)
+            ok_before = self.stats.frames_ok
+            frame_packets = self._unpack(result.data, result.corrected_bytes)
+            packets += frame_packets
+            if self.on_frame is not None:
+                self.on_frame(FrameRecord(name, self.stats.frames_ok > ok_before, result.inner_ok, result.iterations,
+                                          result.corrected_bytes, len(frame_packets), meta))
         return packets
 
     def _unpack(self, data: bytes, corrected_bytes: int) -> list[Packet]:

@@ -43,10 +43,12 @@ class ReceiveReport:
 
 
 class Receiver:
-    def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, delivery: ChainDelivery):
+    def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, delivery: ChainDelivery,
+                 on_frame=None):
+        """``on_frame(FrameRecord)``: called for every decoded PL frame (see ``LinkDecoder``)."""
         self.sample_rate_hz = sample_rate_hz
         self.demodulator = Demodulator(sample_rate_hz, symbol_rate_hz, rolloff)
-        self.link = LinkDecoder()
+        self.link = LinkDecoder(on_frame=on_frame)
         self.assembler = ObjectAssembler()
         self.delivery = delivery
         self.samples = 0
@@ -67,7 +69,9 @@ class Receiver:
         for frame in frames:
             self._esn0.append(frame.esn0_db)
             self._cfo.append(frame.cfo_hz)
-            self._packets(self.link.push(frame.pls_value, frame.payload, frame.noise_var))
+            meta = {"time_s": round(frame.start_sample / self.sample_rate_hz, 6), "start_sample": frame.start_sample,
+                    "esn0_db": round(frame.esn0_db, 2), "cfo_hz": round(frame.cfo_hz, 1)}
+            self._packets(self.link.push(frame.pls_value, frame.payload, frame.noise_var, meta))
 
     def _packets(self, packets: Iterable) -> None:
         for pkt in packets:

@@ -22,7 +22,7 @@ def last_json(stdout: str) -> dict:
 
 
 def broadcast_and_receive(tmp_path: Path, source: Path, chain: str, passes: int = 1, modcod: str | None = None,
-                          impairments: list[str] = IMPAIRED) -> dict:
+                          impairments: list[str] = IMPAIRED, rx_args: tuple = ()) -> dict:
     clean, noisy = tmp_path / "up.sigmf-meta", tmp_path / "down.sigmf-meta"
     tx = chaincast("tx", "--source", source, "--chain", chain, "--out", clean, "--passes", passes,
                    *(["--modcod", modcod] if modcod else []))
@@ -32,7 +32,7 @@ def broadcast_and_receive(tmp_path: Path, source: Path, chain: str, passes: int 
     ch = chaincast("channel", clean, noisy, *impairments)
     assert ch.returncode == 0, ch.stderr
     assert json.loads(noisy.read_text())["global"]["core:datatype"] == "cu8"
-    rx = chaincast("rx", noisy, "--chain", chain, "--datadir", tmp_path / "datadir", "--json")
+    rx = chaincast("rx", noisy, "--chain", chain, "--datadir", tmp_path / "datadir", "--json", *rx_args)
     assert rx.returncode == 0, rx.stderr
     return last_json(rx.stdout)
 
@@ -75,9 +75,17 @@ def test_issue3_mainnet_blocks_at_2_43_db_with_default_qpsk_3_5(tmp_path):
 
 
 def test_rx_json_is_the_last_stdout_line_and_has_the_documented_fields(tmp_path):
-    report = broadcast_and_receive(tmp_path, shared_file(REGTEST_CHAIN), "regtest")
-    for field in ("frames_ok", "frames_failed", "objects_complete", "blocks_validated", "blocks_rejected", "tip_height", "tip_hash"):
+    log = tmp_path / "frames.jsonl"
+    report = broadcast_and_receive(tmp_path, shared_file(REGTEST_CHAIN), "regtest", rx_args=("--frames-log", log))
+    for field in ("frames_ok", "frames_failed", "objects_complete", "blocks_validated", "blocks_rejected", "tip_height", "tip_hash",
+                  "ldpc_mean_iterations", "esn0_db", "cfo_hz"):
         assert field in report
+    frames = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(frames) == report["frames_ok"] + report["frames_failed"]
+    assert all(f["modcod"] == "qpsk-3/5" and abs(f["cfo_hz"] - 20000) < 200 for f in frames)
+    assert sum(f["ok"] for f in frames) == report["frames_ok"]
+    times = [f["time_s"] for f in frames]
+    assert times == sorted(times) and 8 < abs(frames[1]["esn0_db"]) < 12
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess, datadir: Path) -> None:
