@@ -24,6 +24,7 @@ how the caller chunks the stream (``process`` only buffers up to one block):
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,7 +49,9 @@ _PLS_FREQ_OFFSETS = np.arange(-6, 7) / 2048.0
 _SAME_FREQUENCY = 2e-5
 _GATE = 9.0  # a slot estimate further than 3 sigma from the prediction is an outlier
 _NCO_HISTORY_BLOCKS = 64  # blocks whose NCO phase is kept (symbols lag their samples by < 1 block)
-_AFC_HOLD_BLOCKS = 12  # blocks (82 ms at 2.4 Msps) a frame's frequency steers the NCO  # cycles/symbol: two frequency hypotheses closer than this are one
+_AFC_HOLD_BLOCKS = 12
+_MIN_NOISE_SYMBOLS = 256  # pilot symbols enough for the N0 estimate (+-0.3 dB at 1 sigma)
+_REPLAY_BLOCKS = 8  # input blocks kept for an acquisition replay (55 ms at 2.4 Msps: > 1 normal frame)  # blocks (82 ms at 2.4 Msps) a frame's frequency steers the NCO  # cycles/symbol: two frequency hypotheses closer than this are one
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class Demodulator:
                  modcod_ids: set[int] | None = None, block_samples: int = 16384, mf_span_symbols: int = 16,
                  sof_threshold: float = 0.45, sof_coherent_threshold: float = 0.5, pls_threshold: float = 0.5,
                  timing_bandwidth: float = 0.002, acquire_timing_bandwidth: float = 0.005, max_cfo_hz: float | None = None, cfo_forget: float = 0.7,
-                 afc_sigma_hz: float = 50.0, phase_noise_hz: float = 30.0):
+                 afc_sigma_hz: float = 50.0, phase_noise_hz: float = 30.0, replay_jump_hz: float = 5000.0):
         self.sample_rate_hz = float(sample_rate_hz)
         self.symbol_rate_hz = float(symbol_rate_hz)
         self.sps = self.sample_rate_hz / self.symbol_rate_hz
@@ -114,6 +117,7 @@ class Demodulator:
         self.cfo_forget = float(cfo_forget)
         self.afc_sigma_hz = float(afc_sigma_hz)
         self.phase_noise_hz = float(phase_noise_hz)  # Wiener linewidth the phase smoother assumes
+        self.replay_jump_hz = float(replay_jump_hz)  # a coarse-frequency jump this large replays the last blocks
         self._mf = matched_filter_taps(self.sps, rolloff, mf_span_symbols).astype(np.float64)
         self._mf_delay = (self._mf.size - 1) // 2
         # Gear shifting (Rice 8.4.6): a wide loop acquires fast while no frames are being received,
@@ -154,6 +158,10 @@ class Demodulator:
         self._next_allowed = 0
         self._last_frame_block = -10**9
         self._afc_block = -10**9  # block in which a frame last set the NCO frequency
+        self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=_REPLAY_BLOCKS)  # DC-free input blocks
+        self._last_frame_start = -10**18
+        self._n_replays = 0
+        self._replaying = False
         self._n_samples = 0
         self._n_symbols = 0
         self._n_candidates = 0
@@ -191,16 +199,62 @@ class Demodulator:
 
     # ------------------------------------------------------------------ per block
     def _block(self, x: np.ndarray) -> list[PLFrame]:
-        b = x.size
         # 1. DC: smoothed block mean (the signal's own mean over a block is ~0)
         m = complex(np.mean(x, dtype=np.complex128))
         self._dc = m if self._n_blocks == 0 else 0.8 * self._dc + 0.2 * m
         self._n_blocks += 1
         x = x - np.complex64(self._dc)
         # 2. coarse CFO from the 4th-power line
+        previous_cfo = self._cfo_hz
         self._update_cfo(x)
-        w = 2 * np.pi * self._cfo_hz / self.sample_rate_hz
+        frames = []
         block = self._n_blocks - 1
+        self._ring.append((block, x))
+        if abs(self._cfo_hz - previous_cfo) > self.replay_jump_hz:
+            return self._replay()
+        return self._back_end(block, x)
+
+    def _replay(self) -> list[PLFrame]:
+        """Acquisition: the NCO frequency has just jumped (the 4th-power line appeared, or the first
+        frame's own estimate took over), so the last blocks (the ring, including the current one),
+        which hold the start of the signal, were mixed with a wrong frequency and mangled by the
+        matched filter. Run them again from a fresh back end at the new frequency, so that the
+        first frame of a burst is not lost. Frames already emitted are not repeated."""
+        first_block = self._ring[0][0]
+        self._tbuf = np.zeros(0, dtype=np.complex64)
+        self._tbuf_start = first_block * self.block_samples
+        self._tstate = timing.initial_state(self.sps)
+        # start the timing loop on the right phase: feed-forward square-law estimate over the
+        # ring (Oerder & Meyr 1988: the symbol-rate line of |MF output|^2), so the first frame's
+        # header is not strobed while the loop is still pulling in
+        ring = np.concatenate([x for _, x in self._ring])
+        w = 2 * np.pi * self._cfo_hz / self.sample_rate_hz
+        mixed = ring * np.exp(-1j * w * np.arange(ring.size)).astype(np.complex64)
+        y = fir_real_taps(np.concatenate([np.zeros(self._mf.size - 1, np.complex64), mixed]), self._mf)
+        line = np.sum(np.abs(y) ** 2 * np.exp(-2j * np.pi * np.arange(y.size) / self.sps))
+        phase = (-np.angle(line) / (2 * np.pi) * self.sps) % self.sps
+        self._tstate[timing.S_P] += (phase - self._tstate[timing.S_P]) % self.sps
+        self._mf_hist = np.zeros(self._mf.size - 1, dtype=np.complex64)
+        self._sym = np.zeros(0, dtype=np.complex64)
+        self._sym_pos = np.zeros(0, dtype=np.float64)
+        self._sym_nco = np.zeros(0, dtype=np.float64)
+        self._sym_start = self._search_next = self._next_allowed = self._n_symbols
+        self._pending = []
+        self._hdr_done = {}
+        self._n_replays += 1
+        self._replaying = True
+        frames = []
+        try:
+            for block, x in list(self._ring):
+                frames += self._back_end(block, x)
+        finally:
+            self._replaying = False
+        return frames
+
+    def _back_end(self, block: int, x: np.ndarray) -> list[PLFrame]:
+        """Mixer, matched filter, timing, frame sync and per-frame tracking for one DC-free block."""
+        b = x.size
+        w = 2 * np.pi * self._cfo_hz / self.sample_rate_hz
         self._block_nco[block] = (self._nco_phase, w)
         self._block_nco.pop(block - _NCO_HISTORY_BLOCKS, None)
         ph = self._nco_phase % (2 * np.pi) + w * np.arange(b, dtype=np.float64)
@@ -228,7 +282,16 @@ class Demodulator:
         self._search()
         frames = self._run_pending()
         self._trim()
-        return frames
+        if not self._replaying and abs(self._cfo_hz - w * self.sample_rate_hz / (2 * np.pi)) > self.replay_jump_hz:
+            # a frame has just steered the NCO far (AFC acquisition): that frame and the blocks
+            # before it went through the matched filter far off frequency; do them again
+            self._n_frames -= len(frames)
+            return self._replay()
+        fresh = [f for f in frames if f.start_sample > self._last_frame_start + self.sps * pf.HEADER_SYMBOLS]
+        self._n_frames -= len(frames) - len(fresh)  # a replay found a frame again
+        if fresh:
+            self._last_frame_start = fresh[-1].start_sample
+        return fresh
 
     def _nco_phase_at(self, pos: np.ndarray) -> np.ndarray:
         """Unwrapped NCO phase (rad) at input-sample positions ``pos`` (float64): the phase the
@@ -417,8 +480,11 @@ class Demodulator:
         # frequency and, as a second hypothesis, with the coarse NCO's (residual 0): a header hit
         # by timing acquisition can mis-estimate the frequency, and the wrong one shows as a large
         # residual on the known symbols.
-        known_idx = np.concatenate([np.arange(st, st + kn.size) for st, kn in segs])
-        known_sym = np.concatenate([kn for _, kn in segs])
+        # N0 from the known symbols' residual: the pilots' alone when they are enough, because a
+        # burst's first header is still hit by the timing loop's pull-in
+        noise_segs = segs[1:] if sum(kn.size for _, kn in segs[1:]) >= _MIN_NOISE_SYMBOLS else segs
+        noise_idx = np.concatenate([np.arange(st, st + kn.size) for st, kn in noise_segs])
+        noise_sym = np.concatenate([kn for _, kn in noise_segs])
         pay_idx = pf.payload_indices(pls.slots, pls.pilots)
         power = 2 ** pls.bits_per_symbol
         nh = pf.HEADER_SYMBOLS
@@ -442,7 +508,7 @@ class Demodulator:
                 f_pay, var_pay = _payload_frequency(y, pay_idx, f_init, power)
                 priors += [(f_pay, np.sqrt(var_pay))] if np.isfinite(var_pay) else []
             g, f_fine = _track_phase(y, segs, f_init, priors)
-            nv = float(np.mean(np.abs(g[known_idx] - known_sym) ** 2))
+            nv = float(np.mean(np.abs(g[noise_idx] - noise_sym) ** 2))
             if best is None or nv < best[0]:
                 best = (nv, g, f_fine)
         noise_var, g, f_fine = best

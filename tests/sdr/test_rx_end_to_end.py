@@ -199,3 +199,16 @@ def test_phase_smoother_beats_pilot_interpolation(linewidth_hz):
         assert better < 0.5 * worse_interp, (np.degrees(np.sqrt(better / 4)), np.degrees(np.sqrt(worse_interp / 4)))
     else:  # nothing to follow: smoothing must not add more than the noise of its estimates
         assert np.degrees(np.sqrt(better / 4)) < 5.0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_first_frame_of_a_burst_at_200_khz_is_demodulated_cleanly(seed):
+    # The first frame steers the NCO 200 kHz away; the blocks it came from are replayed at the
+    # new frequency, so the first frame is not lost to the off-frequency matched filter.
+    values = [Pls(3, False, True).pack()] * 3  # qpsk-1/2 normal frames
+    bits, _, iq, fs = _link(2.4, 4.0, 200e3, 100, pls_values=values, seed=seed, lead_s=0.02)
+    frames, dem = _demod(iq, fs)
+    assert len(frames) == 3 and frames[0].symbol_index < frames[1].symbol_index
+    pb = 0.5 * erfc(np.sqrt(10 ** (4.0 / 10) / 2))  # QPSK at Es/N0 4 dB: 1.25e-2
+    assert np.mean(qpsk_hard(frames[0].payload) != bits[0]) < 1.3 * pb
+    assert abs(frames[0].esn0_db - 4.0) < 0.6
