@@ -13,7 +13,8 @@ how the caller chunks the stream (``process`` only buffers up to one block):
 4. Symbol timing: Gardner TED + interpolator + PI loop (``chaincast.sdr.timing``).
 5. Frame sync on the symbol stream: differential correlation with the SOF (insensitive to the
    residual carrier offset), normalised by sum |d| so the threshold does not depend on level;
-   local maximum over +-32 symbols; then a coherent SOF check.
+   local maximum over +-32 symbols; then a coherent SOF check. After a frame, its end is also a
+   candidate (flywheel: frames are sent back to back) with a relaxed SOF check.
 6. PLS: soft ML RM(1,7) decode (``plframe.decode_pls``); rejected if the metric is low or the
    modcod is not wanted (``header_failures``).
 7. Fine phase / frequency per frame: header (SOF+PLS, known after decoding) and each pilot block
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -50,7 +52,9 @@ _SAME_FREQUENCY = 2e-5
 _GATE = 9.0  # a slot estimate further than 3 sigma from the prediction is an outlier
 _NCO_HISTORY_BLOCKS = 64  # blocks whose NCO phase is kept (symbols lag their samples by < 1 block)
 _AFC_HOLD_BLOCKS = 12
-_MIN_NOISE_SYMBOLS = 256  # pilot symbols enough for the N0 estimate (+-0.3 dB at 1 sigma)
+_MIN_NOISE_SYMBOLS = 256
+_WALK_FORGET = 0.2  # weight of each frame in the running phase-wander estimate
+_PREDICTED_SOF_COHERENCE = 0.2  # where the last frame says the next one starts, the PLS decides  # pilot symbols enough for the N0 estimate (+-0.3 dB at 1 sigma)
 _REPLAY_BLOCKS = 8  # input blocks kept for an acquisition replay (55 ms at 2.4 Msps: > 1 normal frame)  # blocks (82 ms at 2.4 Msps) a frame's frequency steers the NCO  # cycles/symbol: two frequency hypotheses closer than this are one
 
 
@@ -104,7 +108,7 @@ class Demodulator:
                  modcod_ids: set[int] | None = None, block_samples: int = 16384, mf_span_symbols: int = 16,
                  sof_threshold: float = 0.45, sof_coherent_threshold: float = 0.5, pls_threshold: float = 0.5,
                  timing_bandwidth: float = 0.002, acquire_timing_bandwidth: float = 0.005, max_cfo_hz: float | None = None, cfo_forget: float = 0.7,
-                 afc_sigma_hz: float = 50.0, phase_noise_hz: float = 30.0, replay_jump_hz: float = 5000.0):
+                 afc_sigma_hz: float = 50.0, phase_noise_hz: float = 20.0, replay_jump_hz: float = 5000.0):
         self.sample_rate_hz = float(sample_rate_hz)
         self.symbol_rate_hz = float(symbol_rate_hz)
         self.sps = self.sample_rate_hz / self.symbol_rate_hz
@@ -116,7 +120,7 @@ class Demodulator:
         self.max_cfo_hz = 0.45 * self.sample_rate_hz / 4 if max_cfo_hz is None else float(max_cfo_hz)
         self.cfo_forget = float(cfo_forget)
         self.afc_sigma_hz = float(afc_sigma_hz)
-        self.phase_noise_hz = float(phase_noise_hz)  # Wiener linewidth the phase smoother assumes
+        self.phase_noise_hz = float(phase_noise_hz)  # Wiener linewidth assumed until the pilots tell
         self.replay_jump_hz = float(replay_jump_hz)  # a coarse-frequency jump this large replays the last blocks
         self._mf = matched_filter_taps(self.sps, rolloff, mf_span_symbols).astype(np.float64)
         self._mf_delay = (self._mf.size - 1) // 2
@@ -161,6 +165,7 @@ class Demodulator:
         self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=_REPLAY_BLOCKS)  # DC-free input blocks
         self._last_frame_start = -10**18
         self._n_replays = 0
+        self._walk_var = 2 * np.pi * self.phase_noise_hz / self.symbol_rate_hz  # learnt from the pilots
         self._replaying = False
         self._n_samples = 0
         self._n_symbols = 0
@@ -331,6 +336,18 @@ class Demodulator:
         kk = k if k < n // 2 else k - n
         self._cfo_hz = float((kk + np.clip(delta, -0.5, 0.5)) * self.sample_rate_hz / n / 4.0)
 
+    def _update_phase_walk(self, pilot_phases: np.ndarray, pilot_var: float) -> None:
+        """Learn how fast the oscillator's phase wanders (Wiener increment variance per symbol)
+        from the pilots: their second differences D have var = 2 q T + 6 var_pilot (T the pilot
+        distance; a constant frequency cancels). Averaged over frames; the smoother then trusts the
+        payload's slot estimates only as far as the phase can really move."""
+        if pilot_phases.size < 4:
+            return
+        d = pilot_phases[2:] - 2 * pilot_phases[1:-1] + pilot_phases[:-2]
+        period = pf.PILOT_PERIOD_SLOTS * SLOT_SYMBOLS + pf.PILOT_BLOCK_SYMBOLS
+        q = max(float(np.mean(d * d)) - 6 * pilot_var, 0.0) / (2 * period)
+        self._walk_var = (1 - _WALK_FORGET) * self._walk_var + _WALK_FORGET * q
+
     def _afc_locked(self) -> bool:
         return self._n_blocks - self._afc_block <= _AFC_HOLD_BLOCKS
 
@@ -387,7 +404,7 @@ class Demodulator:
                 continue
             hdr = self._hdr_done.get(n)
             if hdr is None:
-                hdr = self._decode_header(n, c)
+                hdr = self._decode_header(n, c, predicted=rho < 0)
                 self._hdr_done[n] = hdr
             if hdr[0] == "reject":
                 self._hdr_done.pop(n, None)
@@ -407,10 +424,13 @@ class Demodulator:
             self._n_frames += 1
             self._last_frame_block = self._n_blocks
             self._next_allowed = n + nsym - 8
+            # flywheel: frames are sent back to back, so the next one most likely starts right here;
+            # try its header even if the SOF correlation stays under the search threshold
+            keep.append((n + nsym, 0j, -1.0))
         self._pending = [p for p in keep if p[0] >= self._next_allowed]
         return frames
 
-    def _decode_header(self, n: int, c: complex):
+    def _decode_header(self, n: int, c: complex, predicted: bool = False):
         y = self._sym[n - self._sym_start:n - self._sym_start + pf.HEADER_SYMBOLS].astype(np.complex128)
         # Residual frequency and phase from the SOF: peak of the zero-padded DFT of y conj(sof)
         # (ML frequency estimate on a grid, Rife & Boorstyn 1974). The differential correlation
@@ -419,7 +439,7 @@ class Demodulator:
         spec = np.fft.fft(zs, _SOF_FFT)
         k = int(np.argmax(np.abs(spec)))
         coh = abs(spec[k]) / np.sqrt(pf.SOF_SYMBOLS * max(float(np.sum(np.abs(zs) ** 2)), 1e-30))
-        if coh < self.sof_coherent_threshold:
+        if coh < (_PREDICTED_SOF_COHERENCE if predicted else self.sof_coherent_threshold):
             return ("reject",)
         f0 = (k if k < _SOF_FFT // 2 else k - _SOF_FFT) / _SOF_FFT  # cycles per symbol
         # 64 symbols pin the frequency only to ~1/(2*64) cycle/symbol when timing is still settling,
@@ -507,18 +527,18 @@ class Demodulator:
             if power == 4:  # the 8th power of 8PSK is too noisy at its working Es/N0 to help
                 f_pay, var_pay = _payload_frequency(y, pay_idx, f_init, power)
                 priors += [(f_pay, np.sqrt(var_pay))] if np.isfinite(var_pay) else []
-            g, f_fine = _track_phase(y, segs, f_init, priors)
-            nv = float(np.mean(np.abs(g[noise_idx] - noise_sym) ** 2))
+            track = _track_phase(y, segs, f_init, priors)
+            nv = float(np.mean(np.abs(track.g[noise_idx] - noise_sym) ** 2))
             if best is None or nv < best[0]:
-                best = (nv, g, f_fine)
-        noise_var, g, f_fine = best
+                best = (nv, track)
+        noise_var, track = best
+        g, f_fine = track.g, track.f_fine
         noise_var = max(noise_var, 1e-6)
         payload = g[pay_idx]
         if pls.pilots:
-            known_times = [st + (kn.size - 1) / 2.0 for st, kn in segs]
-            known_vars = [0.5 * noise_var / kn.size for _, kn in segs]
-            payload = _smooth_residual_phase(payload, pay_idx, power, known_times, known_vars,
-                                             2 * np.pi * self.phase_noise_hz / self.symbol_rate_hz)
+            known_vars = np.array([0.5 * noise_var / kn.size for _, kn in segs])
+            self._update_phase_walk(track.seg_phases[1:], 0.5 * noise_var / pf.PILOT_BLOCK_SYMBOLS)
+            payload = _smooth_phase(payload, pay_idx, power, track, known_vars, self._walk_var)
         else:
             payload = _viterbi_viterbi(payload, power=power)
         payload = payload.astype(np.complex64)
@@ -576,26 +596,23 @@ def _payload_frequency(y: np.ndarray, pay_idx: np.ndarray, f0: float, power: int
     return f0 + angle / scale, var_angle / scale ** 2
 
 
-def _smooth_residual_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, known_times: list[float],
-                           known_vars: list[float], walk_var_per_symbol: float) -> np.ndarray:
-    """Correct the phase left by pilot interpolation with a Kalman smoother over the frame.
+def _smooth_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, track: "_Track", known_vars: np.ndarray,
+                  walk_var_per_symbol: float) -> np.ndarray:
+    """Re-estimate the carrier phase of every slot with a Kalman / Rauch-Tung-Striebel smoother.
 
-    p: complex128[n] payload after pilot tracking (residual phase r(t) small, |r| < pi/power);
-    pay_idx: the frame symbol index of each payload symbol; known_times / known_vars: centres
-    (frame symbols) of the header and pilot blocks, where the interpolation passes through their
-    own estimates, so r = 0 there with the estimates' variance (N0 / 2 per known symbol).
-    Observations of r between them: per slot, arg(sum p^M exp(-j M pi/4)) / M (points at
-    pi/4 + k 2pi/M), taken in +-pi/M around the interpolation (not unwrapped against the filter's
-    prediction: one noisy slot would then walk the filter onto the wrong branch), with the
-    variance of that estimator measured on the frame, var(q) / (2 |mean q|^2 90 M^2); a slot
-    further than 3 sigma from the prediction is skipped as an outlier. r is modelled as a random
-    walk with ``walk_var_per_symbol`` (2 pi x Wiener linewidth / symbol rate), which is what the
-    oscillator's phase noise is; the forward Kalman filter and the Rauch-Tung-Striebel smoother
-    give the MMSE estimate at each slot, which is removed from the slot.
+    p: complex128[n] payload after pilot tracking (``track``: the phase it removed, linearly
+    interpolated between the header's and pilots' estimates). The phase theta(t), less the frame's
+    frequency ramp, is modelled as a random walk with ``walk_var_per_symbol`` (2 pi x Wiener
+    linewidth / symbol rate: the oscillator's phase noise, learnt from the pilots). Observations:
+    each known segment's phase (variance ``known_vars``: N0 / 2 per known symbol), and per slot the
+    interpolated phase plus arg(sum p^M exp(-j M pi/4)) / M (points at pi/4 + k 2pi/M), taken in
+    +-pi/M around the interpolation, with the variance of that estimator measured on the frame,
+    var(q) / (2 |mean q|^2 90 M^2); a slot further than 3 sigma from the prediction is skipped as
+    an outlier. The smoothed phase at each slot replaces the interpolated one.
 
-    Against interpolation alone, under 20 Hz of Wiener phase noise at 1 Mbaud (the phase wanders
-    ~25 degrees rms between pilots 1476 symbols apart), this follows the wander between pilots;
-    on a clean oscillator it averages the slot estimates over many slots.
+    On a clean oscillator this is a fit through all pilots and all slots (the interpolation alone
+    carries each pilot's own noise, ~4.4 degrees at Es/N0 1 dB); under 20 Hz of Wiener phase noise
+    at 1 Mbaud (~25 degrees rms between pilots) it follows the wander between pilots.
     """
     nslots = p.size // SLOT_SYMBOLS
     if nslots < 2:
@@ -604,18 +621,21 @@ def _smooth_residual_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, known
     strength = abs(np.mean(q)) ** 2
     if strength <= 0:
         return p
-    zs = np.sum(q.reshape(nslots, SLOT_SYMBOLS), axis=1)
     var_slot = float(np.var(q)) / (2 * strength * SLOT_SYMBOLS * power * power)
-    slot_times = pay_idx[:nslots * SLOT_SYMBOLS].reshape(nslots, SLOT_SYMBOLS).mean(axis=1)
-    # observations in time order: the known blocks (r = 0) and the slots (their estimate)
-    times = np.concatenate([np.asarray(known_times, np.float64), slot_times])
-    values = np.concatenate([np.zeros(len(known_times)), np.angle(zs) / power])
-    variances = np.concatenate([np.asarray(known_vars, np.float64), np.full(nslots, var_slot)])
-    is_slot = np.concatenate([np.zeros(len(known_times), np.bool_), np.ones(nslots, np.bool_)])
+    zs = np.sum(q.reshape(nslots, SLOT_SYMBOLS), axis=1)
+    slot_idx = pay_idx[:nslots * SLOT_SYMBOLS].reshape(nslots, SLOT_SYMBOLS)
+    slot_times = slot_idx.mean(axis=1)
+    ramp = 2 * np.pi * track.f_fine
+    interpolated = track.phase[slot_idx].mean(axis=1) - ramp * slot_times
+    times = np.concatenate([track.seg_times, slot_times])
+    values = np.concatenate([track.seg_phases - ramp * track.seg_times, interpolated + np.angle(zs) / power])
+    variances = np.concatenate([known_vars, np.full(nslots, var_slot)])
+    is_slot = np.concatenate([np.zeros(track.seg_times.size, np.bool_), np.ones(nslots, np.bool_)])
     order = np.argsort(times, kind="stable")
-    smoothed = _kalman_rts(times[order], values[order], variances[order], is_slot[order],
-                           float(walk_var_per_symbol), _GATE)
-    correction = smoothed[np.argsort(order)][len(known_times):]
+    smoothed = np.empty(times.size)
+    smoothed[order] = _kalman_rts(times[order], values[order], variances[order], is_slot[order],
+                                  float(walk_var_per_symbol), _GATE)
+    correction = smoothed[track.seg_times.size:] - interpolated
     out = p.copy()
     out[:nslots * SLOT_SYMBOLS] *= np.repeat(np.exp(-1j * correction), SLOT_SYMBOLS)
     return out
@@ -627,10 +647,12 @@ def _kalman_rts(t, z, r, gated, walk_var, gate):  # pragma: no cover - compiled
     times t (sorted); an observation with ``gated`` set is skipped when its innovation exceeds
     ``gate`` times its variance. Returns the smoothed state at each observation time."""
     m = t.size
+    if m == 0:
+        return np.empty(0)
     x_f = np.empty(m)
     p_f = np.empty(m)
     p_pred = np.empty(m)
-    x = 0.0
+    x = z[0]
     var = 1.0
     t_prev = t[0]
     for i in range(m):
@@ -650,8 +672,15 @@ def _kalman_rts(t, z, r, gated, walk_var, gate):  # pragma: no cover - compiled
     return x_s
 
 
-def _track_phase(y: np.ndarray, segs: list, f_init: float,
-                 priors: list[tuple[float, float]] = ()) -> tuple[np.ndarray, float]:
+class _Track(NamedTuple):
+    g: np.ndarray  # derotated, amplitude-normalised frame symbols, complex128[nsym]
+    f_fine: float  # frequency over the frame, cycles/symbol (fit to the segment phases)
+    seg_times: np.ndarray  # centre of each known segment, frame symbols, float64[len(segs)]
+    seg_phases: np.ndarray  # their unwrapped phases, rad
+    phase: np.ndarray  # the phase removed from each symbol (interpolated), rad, float64[nsym]
+
+
+def _track_phase(y: np.ndarray, segs: list, f_init: float, priors: list[tuple[float, float]] = ()) -> _Track:
     """Phase/amplitude tracking over one frame from its known segments (header, pilot blocks).
 
     y: complex128[nsym] frame symbols; segs: [(start, known complex[n])]; f_init: cycles/symbol;
@@ -667,7 +696,7 @@ def _track_phase(y: np.ndarray, segs: list, f_init: float,
     the one whose implied frequency the ``priors`` make most likely (the header's estimate and the
     payload's, ``_payload_frequency``). After that the running frequency comes from
     pilot-to-pilot phase steps and no longer slips.
-    Returns (derotated, amplitude-normalised symbols complex128[nsym], frequency cycles/symbol).
+    Returns a ``_Track``.
     """
     t_c, ph_c, amp_c = [], [], []
     f_run = f_init
@@ -706,7 +735,7 @@ def _track_phase(y: np.ndarray, segs: list, f_init: float,
     before = t < t_c[0]
     phase[before] = ph_c[0] + 2 * np.pi * f_init * (t[before] - t_c[0])
     amp = np.maximum(np.interp(t, t_c, amp_c), 1e-12)
-    return y * np.exp(-1j * phase) / amp, f_fine
+    return _Track(y * np.exp(-1j * phase) / amp, f_fine, t_c, ph_c, phase)
 
 
 def _viterbi_viterbi(p: np.ndarray, block: int = SLOT_SYMBOLS, power: int = 4) -> np.ndarray:
