@@ -55,7 +55,9 @@ def main(argv=None) -> int:
     ax.set_ylabel("frame error rate")
     ax.set_ylim(1e-5, 1.2)
     ax.grid(True, which="both", alpha=0.3)
-    ax.set_title("chaincast LDPC codes on AWGN: FER vs Es/N0 (solid: n=64800, dashed: n=16200; 50 it. min-sum)")
+    iterations = sorted({r.get("max_iterations", 50) for r in results})
+    ax.set_title("chaincast LDPC codes on AWGN: FER vs Es/N0 (solid: n=64800, dashed: n=16200; layered min-sum, "
+                 f"max {'/'.join(map(str, iterations))} it.)", fontsize=10)
     ax.legend(fontsize=7, ncol=2, loc="lower left")
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)

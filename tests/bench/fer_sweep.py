@@ -1,15 +1,15 @@
 """FER versus Es/N0 on AWGN for every LDPC MODCOD, to FER 1e-3, and decoder throughput.
 
 For each MODCOD (``chaincast.fec.wire.profile``): LDPC code of its rate and length, its modulation
-and 8PSK column interleaver, exact LLRs, the receiver's decoder settings (50 iterations, the
-rate's alpha/offset); see ``ldpc_fer.py``. Es/N0 starts below DVB-S2's quasi-error-free threshold
+and 8PSK column interleaver, exact LLRs; see ``ldpc_fer.py``. Es/N0 starts below DVB-S2's quasi-error-free threshold
 (``../shared/REFERENCE.md``; normal frames 0.3 dB below, short frames 0.1 dB below) and rises by
-``--step`` until a point measures FER <= 1e-3. A point stops after 50 frame errors or 20000
+``--step`` until a point measures FER <= 1e-3. Decoder: the receiver's settings (``DEFAULT_MAX_ITERATIONS``, the rate's alpha/offset). A point stops
+after 50 frame errors or 20000
 frames. "Es/N0 at FER 1e-3" is interpolated linearly in log10(FER) between the two points that
 bracket 1e-3.
 
 Throughput (one core): information Mbit/s decoding 128 frames in batches of 32 at the DVB-S2
-threshold + 0.5 dB (early termination, at most 50 iterations) and at exactly 25 iterations.
+threshold + 0.5 dB (early termination) and at exactly 25 iterations.
 
     python tests/bench/fer_sweep.py [--modcods qpsk-1/2 qpsk-3/5 ...] [--quick]
 
@@ -32,7 +32,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from chaincast.fec.ldpc.codes import get_code  # noqa: E402
-from chaincast.fec.ldpc.decode import decode  # noqa: E402
+from chaincast.fec.ldpc.decode import DEFAULT_MAX_ITERATIONS, decode  # noqa: E402
 from chaincast.fec.ldpc.encode import encode  # noqa: E402
 from chaincast.fec.wire.profile import MODCODS  # noqa: E402
 
@@ -72,7 +72,8 @@ def esn0_at_target(points: list[dict], target: float = TARGET_FER) -> float | No
     return None
 
 
-def sweep(modcod, step: float, max_frames: int, max_errors: int, max_points: int, seed: int) -> dict:
+def sweep(modcod, step: float, max_frames: int, max_errors: int, max_points: int, seed: int,
+          max_iterations: int = DEFAULT_MAX_ITERATIONS) -> dict:
     code = get_code(modcod.code_rate, modcod.coded_bits)
     bps, order = modcod.bits_per_symbol, modcod.column_order
     dvb = DVBS2_THRESHOLD_DB[base_name(modcod.name)]
@@ -82,7 +83,7 @@ def sweep(modcod, step: float, max_frames: int, max_errors: int, max_points: int
     for i in range(max_points):
         esn0 = round(start + i * step, 3)
         t0 = time.perf_counter()
-        pt = fer_point(code, esn0, max_frames, max_errors, 32, 50, rng, bps, order)
+        pt = fer_point(code, esn0, max_frames, max_errors, 32, max_iterations, rng, bps, order)
         pt["wall_s"] = round(time.perf_counter() - t0, 1)
         points.append(pt)
         print(f"  {modcod.name:16s} {esn0:6.2f} dB  {pt['frame_errors']:5d}/{pt['frames']:6d}  FER {pt['fer']:.2e}  "
@@ -92,14 +93,14 @@ def sweep(modcod, step: float, max_frames: int, max_errors: int, max_points: int
     # throughput at threshold + 0.5 dB (early termination) and at a fixed 25 iterations
     info = rng.integers(0, 2, (128, code.k), dtype=np.uint8)
     llr = awgn_llr(encode(code, info), dvb + 0.5, rng, bps, order)
-    early = throughput(code, llr, 50, 3)
+    early = throughput(code, llr, max_iterations, 3)
     fixed = throughput(code, np.zeros_like(llr), 25, 3)
     return {
         "modcod": modcod.name, "code": code.name, "rate": code.rate, "n": code.n, "k": code.k,
         "bits_per_symbol": bps, "column_order": list(order),
         "spectral_efficiency": round(modcod.spectral_efficiency, 4),
         "dvbs2_threshold_db": dvb, "shannon_limit_db": SHANNON_LIMIT_DB.get(base_name(modcod.name)),
-        "esn0_at_fer_1e-3_db": esn0_at_target(points), "points": points,
+        "max_iterations": max_iterations, "esn0_at_fer_1e-3_db": esn0_at_target(points), "points": points,
         "throughput": {"esn0_db": dvb + 0.5, "early_termination": early, "fixed_25_iterations": fixed},
     }
 
@@ -113,6 +114,7 @@ def main(argv=None) -> int:
     p.add_argument("--errors", type=int, default=50)
     p.add_argument("--max-points", type=int, default=10)
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--max-iterations", type=int, default=DEFAULT_MAX_ITERATIONS)
     p.add_argument("--force", action="store_true", help="rerun MODCODs that already have results")
     p.add_argument("--quick", action="store_true", help="1000 frames / 20 errors per point (a smoke run)")
     args = p.parse_args(argv)
@@ -127,7 +129,8 @@ def main(argv=None) -> int:
         if path.exists() and not args.force:
             results.append(json.loads(path.read_text()))
             continue
-        result = sweep(MODCODS[name], args.step, args.frames, args.errors, args.max_points, args.seed)
+        result = sweep(MODCODS[name], args.step, args.frames, args.errors, args.max_points, args.seed,
+                       args.max_iterations)
         path.write_text(json.dumps(result, indent=2) + "\n")
         results.append(result)
     (OUT / "fer_sweep.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 from chaincast.fec import convolutional  # noqa: E402
 from chaincast.fec.outer import InterleavedReedSolomon  # noqa: E402
 from chaincast.fec.ldpc.codes import get_code  # noqa: E402
+from chaincast.fec.ldpc.decode import DEFAULT_MAX_ITERATIONS  # noqa: E402
 from chaincast.fec.ldpc.encode import encode  # noqa: E402
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS  # noqa: E402
 from chaincast.rxside.kernel import ChainDelivery  # noqa: E402
@@ -90,11 +91,11 @@ GR_DVBS2RX_INFO_MBIT_S = 7.6 * 38688 / 33282
 
 def bench_ldpc() -> dict:
     """Decoder alone, qpsk-3/5 normal frames: 128 frames at Es/N0 2.43 dB (early termination, at
-    most 50 iterations) and at a fixed 25 iterations; information Mbit/s on one core."""
+    most DEFAULT_MAX_ITERATIONS) and at a fixed 25 iterations; information Mbit/s on one core."""
     code = get_code("3/5", 64800)
     rng = np.random.default_rng(1)
     llr = awgn_llr(encode(code, rng.integers(0, 2, (128, code.k), dtype=np.uint8)), 2.43, rng)
-    early = throughput(code, llr, 50, REPEATS)
+    early = throughput(code, llr, DEFAULT_MAX_ITERATIONS, REPEATS)
     fixed = throughput(code, np.zeros_like(llr), 25, REPEATS)
     return {"ldpc_3_5_at_2_43_db_mbit_s": early["info_mbit_per_s"], "ldpc_3_5_mean_iterations": early["mean_iterations"],
             "ldpc_3_5_fixed_25_mbit_s": fixed["info_mbit_per_s"],
