@@ -5,7 +5,7 @@ Frames carry random link-frame data fields (no chain), back to back, modulated b
 default profile (1 Mbaud, 2.4 Msps); the channel adds the impairments below and the RTL-SDR's
 8-bit quantisation; the receiver starts with no knowledge of where frames begin. A frame counts
 as an error when its data field is not delivered (missed by sync, header failure, or LDPC / RS /
-CRC failure). Results per Es/N0; the ideal decoder's Es/N0 at FER 1e-3 comes from
+CRC failure; decoded by the receiver's own ``LinkDecoder``). Results per Es/N0; the ideal decoder's Es/N0 at FER 1e-3 comes from
 ``bench-out/fer/<modcod>.json`` (``fer_sweep.py``).
 
     python tests/bench/impl_loss.py --modcod qpsk-3/5 --esn0 2.3 2.4 2.5 --frames 2000
@@ -27,13 +27,11 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from chaincast.fec.framecodec import FrameCodec  # noqa: E402
-from chaincast.fec.wire.errors import WireError  # noqa: E402
 from chaincast.fec.wire.linkframe import LinkFrame  # noqa: E402
 from chaincast.fec.wire.objects import ObjectType  # noqa: E402
 from chaincast.fec.wire.packet import Packet  # noqa: E402
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS  # noqa: E402
-from chaincast.sdr import modem, scrambler  # noqa: E402
+from chaincast.rxside.linkdecode import LinkDecoder  # noqa: E402
 from chaincast.sdr.channel import Channel, cu8_to_complex, quantize_cu8  # noqa: E402
 from chaincast.sdr.rx import Demodulator  # noqa: E402
 from chaincast.txside.uplink import Uplink  # noqa: E402
@@ -47,60 +45,34 @@ OUT = REPO / "bench-out"
 
 def run_point(modcod, esn0_db: float, frames: int, impair: dict, seed: int) -> dict:
     profile = DEFAULT_PROFILE
-    codec = FrameCodec(modcod)
     uplink = Uplink(profile, modcod)
     channel = Channel(profile.sample_rate_hz, profile.symbol_rate_hz, esn0_db, seed=seed, **impair)
     gain = 1.0 / np.sqrt(1.0 + channel.noise_power)  # the ideal AGC of `chaincast channel`
     demod = Demodulator(profile.sample_rate_hz, profile.symbol_rate_hz, profile.rolloff)
-    signs = 1.0 - 2.0 * scrambler.prbs_bits(modcod.coded_bits).astype(np.float32)
+    delivered = []  # the receiver's own link decoder; a frame counts when its CRC checks
+    link = LinkDecoder(on_frame=lambda record: delivered.append(record.ok))
     rng = np.random.default_rng(seed)
-    sent: set[bytes] = set()
-    counts = {"found": 0, "delivered": 0}
-    queue: list[np.ndarray] = []
-
-    def decode_queue() -> None:
-        if queue:
-            for result in codec.decode_batch(np.stack(queue)):
-                counts["delivered"] += result.data[:20] in sent and _link_frame_checks(result.data)
-            queue.clear()
+    fields = (LinkFrame((_random_packet(rng),)).pack(uplink.data_bytes) for _ in range(frames))
 
     def take(pl_frames) -> None:
         for f in pl_frames:
-            if f.pls.modcod == modcod:
-                counts["found"] += 1
-                queue.append(modem.psk_llr(f.payload, f.noise_var, modcod.bits_per_symbol) * signs)
-                if len(queue) == 32:
-                    decode_queue()
-
-    def fields():
-        for _ in range(frames):
-            field = LinkFrame((_random_packet(rng),)).pack(codec.data_bytes)
-            sent.add(field[:20])
-            yield field
+            link.push(f.pls_value, f.payload, f.noise_var)
 
     started = time.perf_counter()
-    for part in uplink.iq(fields(), pad_s=0.003):
+    for part in uplink.iq(fields, pad_s=0.003):
         take(demod.process(cu8_to_complex(quantize_cu8(channel.process(part) * gain, 40.0))))
     take(demod.process(cu8_to_complex(quantize_cu8(channel.flush() * gain, 40.0))))
     take(demod.flush())
-    decode_queue()
-    errors = frames - counts["delivered"]
-    return {"esn0_db": esn0_db, "frames": frames, "found": counts["found"],
+    link.flush()
+    errors = frames - sum(delivered)
+    return {"esn0_db": esn0_db, "frames": frames, "found": demod.stats.frames_found,
             "header_failures": demod.stats.header_failures, "frame_errors": errors, "fer": errors / frames,
             "wall_s": round(time.perf_counter() - started, 1)}
 
 
 def _random_packet(rng: np.random.Generator) -> bytes:
-    """A small packet with a random object id, so that each link frame's first bytes differ."""
+    """A small packet with random contents, so that every link frame differs."""
     return Packet(ObjectType.BLOCK, rng.bytes(32), 1000, 32, int(rng.integers(0, 2**32)), rng.bytes(32)).pack()
-
-
-def _link_frame_checks(data: bytes) -> bool:
-    try:
-        LinkFrame.unpack(data)
-    except WireError:
-        return False
-    return True
 
 
 def main(argv=None) -> int:
