@@ -133,6 +133,12 @@ def main(argv=None) -> int:
                        args.max_iterations)
         path.write_text(json.dumps(result, indent=2) + "\n")
         results.append(result)
+    # the summary covers every MODCOD measured so far, not only this run's
+    ran = {r["modcod"] for r in results}
+    for name in names:
+        path = outdir / f"{name.replace('/', '_')}.json"
+        if name not in ran and path.exists():
+            results.append(json.loads(path.read_text()))
     (OUT / "fer_sweep.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{'MODCOD':18s} {'b/sym':>6s} {'FER 1e-3 at':>11s} {'DVB-S2':>7s} {'margin':>7s} "
           f"{'Mbit/s @+0.5':>12s} {'Mbit/s 25it':>11s}")
