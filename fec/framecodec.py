@@ -40,6 +40,9 @@ class FrameDecodeResult:
     failed_codewords: int
     inner_ok: bool = True  # LDPC: zero syndrome (the convolutional code has no such check)
     iterations: int = 0  # LDPC iterations run
+    tentative_bits: np.ndarray | None = None
+    """When the LDPC decoder failed: its hard decisions re-encoded in channel order
+    (uint8[coded_bits], as ``encode`` would give them), for decision-aided resynchronisation."""
 
 
 def interleave_columns(bits: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
@@ -117,10 +120,15 @@ class FrameCodec:
         llr[:, self.outer_bits : self.ldpc.k] = _KNOWN_BIT_LLR
         result = ldpc_decode.decode(self.ldpc, llr, max_iterations=self.max_iterations)
         info = result.info_bits
-        return [self._outer(info[i, : self.outer_bits], bool(result.ok[i]), int(result.iterations[i]))
-                for i in range(llr.shape[0])]
+        out = []
+        for i in range(llr.shape[0]):
+            ok = bool(result.ok[i])
+            tentative = None if ok else interleave_columns(result.codeword[i], self.modcod.column_order)
+            out.append(self._outer(info[i, : self.outer_bits], ok, int(result.iterations[i]), tentative))
+        return out
 
-    def _outer(self, bits: np.ndarray, inner_ok: bool = True, iterations: int = 0) -> FrameDecodeResult:
+    def _outer(self, bits: np.ndarray, inner_ok: bool = True, iterations: int = 0,
+               tentative: np.ndarray | None = None) -> FrameDecodeResult:
         result = self.outer.decode(np.packbits(bits).tobytes())
         return FrameDecodeResult(result.data, result.ok, result.corrected_bytes, result.failed_codewords,
-                                 inner_ok, iterations)
+                                 inner_ok, iterations, tentative)

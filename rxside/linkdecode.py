@@ -2,14 +2,17 @@
 
 Frames are queued per MODCOD and decoded ``batch_frames`` at a time (the LDPC kernel decodes 32
 frames side by side, several times faster per frame than one at a time); ``flush`` decodes what
-is queued. Packets therefore come out up to one batch later than their frame went in, and frames
+is queued. A frame whose LDPC decoding fails is tried again up to ``resync_rounds`` times after a
+decision-aided phase re-estimation against the decoder's tentative codeword
+(``chaincast.sdr.rx.refine_phase_with_reference``): the phase that pilots and the payload's
+4th power could not follow (LNB phase noise at low Es/N0) is then tracked on data. Packets therefore come out up to one batch later than their frame went in, and frames
 of different MODCODs may come out in another order than they arrived: the object assembler does
 not care about order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,6 +24,9 @@ from chaincast.fec.wire.packet import Packet
 from chaincast.fec.wire.plheader import Pls
 from chaincast.fec.wire.profile import Modcod
 from chaincast.sdr import modem, scrambler
+from chaincast.sdr.rx import refine_phase_with_reference
+
+DEFAULT_PHASE_WALK_VAR = 2 * np.pi * 1.0 / 1e6  # a 1 Hz linewidth at 1 Mbaud, when none is given
 
 
 @dataclass
@@ -32,6 +38,7 @@ class LinkStats:
     ldpc_frames: int = 0
     ldpc_iterations: int = 0  # summed over LDPC frames
     ldpc_failures: int = 0  # LDPC frames whose syndrome was not zero (RS and CRC may still save some)
+    frames_resynced: int = 0  # failed at first, decoded after decision-aided phase re-estimation
     packets_ok: int = 0
     packets_bad: int = 0
     frames_by_modcod: dict[str, int] = field(default_factory=dict)
@@ -59,19 +66,22 @@ class FrameRecord:
 class _Queue:
     def __init__(self, modcod: Modcod):
         self.codec = FrameCodec(modcod)
-        self.signs = 1.0 - 2.0 * scrambler.prbs_bits(modcod.coded_bits).astype(np.float32)
+        self.scramble = scrambler.prbs_bits(modcod.coded_bits)
+        self.signs = 1.0 - 2.0 * self.scramble.astype(np.float32)
         self.llr: list[np.ndarray] = []
         self.meta: list[dict] = []
+        self.frames: list[tuple[np.ndarray, float, float]] = []  # (payload, N0, phase walk) for retries
 
 
 class LinkDecoder:
-    def __init__(self, batch_frames: int = DEFAULT_WIDTH, on_frame=None) -> None:
+    def __init__(self, batch_frames: int = DEFAULT_WIDTH, on_frame=None, resync_rounds: int = 2) -> None:
         """``on_frame(FrameRecord)``, if given, is called for every decoded frame."""
         if batch_frames < 1:
             raise ValueError("batch_frames must be at least 1")
         self.batch_frames = batch_frames
         self.stats = LinkStats()
         self.on_frame = on_frame
+        self.resync_rounds = resync_rounds
         self._queues: dict[int, _Queue] = {}
 
     def _queue(self, pls_value: int) -> _Queue | None:
@@ -82,9 +92,11 @@ class LinkDecoder:
             self._queues[pls_value] = _Queue(pls.modcod)
         return self._queues[pls_value]
 
-    def push(self, pls_value: int, payload: np.ndarray, noise_var: float, meta: dict | None = None) -> list[Packet]:
+    def push(self, pls_value: int, payload: np.ndarray, noise_var: float, meta: dict | None = None,
+             phase_walk_var: float = DEFAULT_PHASE_WALK_VAR) -> list[Packet]:
         """Queue one PL frame's payload symbols; returns the packets of any batch this completed.
-        ``meta`` is handed back in the frame's ``FrameRecord``."""
+        ``meta`` is handed back in the frame's ``FrameRecord``; ``phase_walk_var`` is the phase
+        noise level (rad^2 per symbol) the demodulator learnt, for retries."""
         queue = self._queue(pls_value)
         if queue is None:
             self.stats.frames_unknown_modcod += 1
@@ -95,6 +107,7 @@ class LinkDecoder:
             raise ValueError(f"{modcod.name} needs {modcod.payload_symbols} payload symbols, got {payload.size}")
         queue.llr.append(llr * queue.signs)
         queue.meta.append(meta or {})
+        queue.frames.append((np.asarray(payload), max(noise_var, 1e-6), phase_walk_var))
         if len(queue.llr) >= self.batch_frames:
             return self._decode(queue)
         return []
@@ -110,11 +123,13 @@ class LinkDecoder:
     def _decode(self, queue: _Queue) -> list[Packet]:
         batch, queue.llr = np.stack(queue.llr), []
         metas, queue.meta = queue.meta, []
+        frames, queue.frames = queue.frames, []
         name = queue.codec.modcod.name
         self.stats.frames_by_modcod[name] = self.stats.frames_by_modcod.get(name, 0) + batch.shape[0]
         self.stats.ldpc_frames += batch.shape[0] if queue.codec.ldpc is not None else 0
         packets = []
-        for result, meta in zip(queue.codec.decode_batch(batch), metas):
+        results = self._resync(queue, queue.codec.decode_batch(batch), frames)
+        for result, meta in zip(results, metas):
             self.stats.ldpc_iterations += result.iterations
             self.stats.ldpc_failures += not result.inner_ok
             ok_before = self.stats.frames_ok
@@ -124,6 +139,27 @@ class LinkDecoder:
                 self.on_frame(FrameRecord(name, self.stats.frames_ok > ok_before, result.inner_ok, result.iterations,
                                           result.corrected_bytes, len(frame_packets), meta))
         return packets
+
+    def _resync(self, queue: _Queue, results: list, frames: list) -> list:
+        """Retry the frames whose LDPC decoding failed, after decision-aided phase re-estimation."""
+        modcod = queue.codec.modcod
+        payloads = {i: frames[i][0] for i, r in enumerate(results) if r.tentative_bits is not None}
+        for _ in range(self.resync_rounds):
+            retry = [i for i in payloads if results[i].tentative_bits is not None]
+            if not retry:
+                break
+            llrs = []
+            for i in retry:
+                _, noise_var, walk = frames[i]
+                reference = modem.psk_map(results[i].tentative_bits ^ queue.scramble, modcod.bits_per_symbol)
+                payloads[i] = refine_phase_with_reference(payloads[i], reference, noise_var, walk)
+                llrs.append(modem.psk_llr(payloads[i], noise_var, modcod.bits_per_symbol) * queue.signs)
+            for i, again in zip(retry, queue.codec.decode_batch(np.stack(llrs))):
+                if again.inner_ok:
+                    self.stats.frames_resynced += 1
+                    again = replace(again, iterations=again.iterations + results[i].iterations)
+                results[i] = again
+        return results
 
     def _unpack(self, data: bytes, corrected_bytes: int) -> list[Packet]:
         try:

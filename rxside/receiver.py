@@ -22,6 +22,7 @@ class ReceiveReport:
     frames_failed: int
     corrected_bytes: int
     ldpc_failures: int
+    frames_resynced: int
     ldpc_mean_iterations: float | None
     packets_ok: int
     packets_bad: int
@@ -71,7 +72,7 @@ class Receiver:
             self._cfo.append(frame.cfo_hz)
             meta = {"time_s": round(frame.start_sample / self.sample_rate_hz, 6), "start_sample": frame.start_sample,
                     "esn0_db": round(frame.esn0_db, 2), "cfo_hz": round(frame.cfo_hz, 1)}
-            self._packets(self.link.push(frame.pls_value, frame.payload, frame.noise_var, meta))
+            self._packets(self.link.push(frame.pls_value, frame.payload, frame.noise_var, meta, frame.phase_walk_var))
 
     def _packets(self, packets: Iterable) -> None:
         for pkt in packets:
@@ -99,6 +100,7 @@ class Receiver:
             frames_failed=link.frames_failed + link.frames_unknown_modcod,
             corrected_bytes=link.corrected_bytes,
             ldpc_failures=link.ldpc_failures,
+            frames_resynced=link.frames_resynced,
             ldpc_mean_iterations=round(link.ldpc_iterations / link.ldpc_frames, 2) if link.ldpc_frames else None,
             packets_ok=link.packets_ok,
             packets_bad=link.packets_bad,

@@ -56,7 +56,7 @@ def run_point(modcod, esn0_db: float, frames: int, impair: dict, seed: int) -> d
 
     def take(pl_frames) -> None:
         for f in pl_frames:
-            link.push(f.pls_value, f.payload, f.noise_var)
+            link.push(f.pls_value, f.payload, f.noise_var, None, f.phase_walk_var)
 
     started = time.perf_counter()
     for part in uplink.iq(fields, pad_s=0.003):
