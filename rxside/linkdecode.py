@@ -27,6 +27,7 @@ from chaincast.sdr import modem, scrambler
 from chaincast.sdr.rx import refine_phase_with_reference
 
 DEFAULT_PHASE_WALK_VAR = 2 * np.pi * 1.0 / 1e6  # a 1 Hz linewidth at 1 Mbaud, when none is given
+RETRY_MAX_ITERATIONS = 30
 
 
 @dataclass
@@ -66,6 +67,9 @@ class FrameRecord:
 class _Queue:
     def __init__(self, modcod: Modcod):
         self.codec = FrameCodec(modcod)
+        # a resynchronised frame that will decode converges fast; one that will not should not
+        # cost the full iteration budget again (near the threshold many frames are retried)
+        self.retry_codec = FrameCodec(modcod, max_iterations=RETRY_MAX_ITERATIONS)
         self.scramble = scrambler.prbs_bits(modcod.coded_bits)
         self.signs = 1.0 - 2.0 * self.scramble.astype(np.float32)
         self.llr: list[np.ndarray] = []
@@ -154,7 +158,7 @@ class LinkDecoder:
                 reference = modem.psk_map(results[i].tentative_bits ^ queue.scramble, modcod.bits_per_symbol)
                 payloads[i] = refine_phase_with_reference(payloads[i], reference, noise_var, walk)
                 llrs.append(modem.psk_llr(payloads[i], noise_var, modcod.bits_per_symbol) * queue.signs)
-            for i, again in zip(retry, queue.codec.decode_batch(np.stack(llrs))):
+            for i, again in zip(retry, queue.retry_codec.decode_batch(np.stack(llrs))):
                 if again.inner_ok:
                     self.stats.frames_resynced += 1
                     again = replace(again, iterations=again.iterations + results[i].iterations)
