@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from chaincast.fec.framecodec import deinterleave_columns, interleave_columns  # noqa: E402
 from chaincast.fec.ldpc.codes import get_code  # noqa: E402
-from chaincast.fec.ldpc.decode import DEFAULT_WIDTH, decode, decoder_parameters  # noqa: E402
+from chaincast.fec.ldpc.decode import DEFAULT_MAX_ITERATIONS, DEFAULT_WIDTH, decode, decoder_parameters  # noqa: E402
 from chaincast.fec.ldpc.encode import encode  # noqa: E402
 from chaincast.sdr.psk8 import psk8_llr_fast, psk8_map  # noqa: E402
 
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=300, help="frames per point at most")
     p.add_argument("--errors", type=int, default=50, help="stop a point after this many frame errors")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--max-iterations", type=int, default=50)
+    p.add_argument("--max-iterations", type=int, default=DEFAULT_MAX_ITERATIONS)
     p.add_argument("--alpha", type=float, default=None, help="default: the rate's")
     p.add_argument("--offset", type=float, default=None, help="default: the rate's")
     p.add_argument("--width", type=int, default=DEFAULT_WIDTH)
