@@ -5,9 +5,11 @@ frames side by side, several times faster per frame than one at a time); ``flush
 is queued. A frame whose LDPC decoding fails is tried again up to ``resync_rounds`` times after a
 decision-aided phase re-estimation against the decoder's tentative codeword
 (``chaincast.sdr.rx.refine_phase_with_reference``): the phase that pilots and the payload's
-4th power could not follow (LNB phase noise at low Es/N0) is then tracked on data. Packets therefore come out up to one batch later than their frame went in, and frames
-of different MODCODs may come out in another order than they arrived: the object assembler does
-not care about order.
+4th power could not follow (LNB phase noise at low Es/N0) is then tracked on data.
+
+Packets therefore come out up to one batch later than their frame went in, and frames of
+different MODCODs may come out in another order than they arrived: the object assembler does not
+care about order.
 """
 
 from __future__ import annotations
@@ -72,9 +74,12 @@ class _Queue:
         self.retry_codec = FrameCodec(modcod, max_iterations=RETRY_MAX_ITERATIONS)
         self.scramble = scrambler.prbs_bits(modcod.coded_bits)
         self.signs = 1.0 - 2.0 * self.scramble.astype(np.float32)
-        self.llr: list[np.ndarray] = []
         self.meta: list[dict] = []
-        self.frames: list[tuple[np.ndarray, float, float]] = []  # (payload, N0, phase walk) for retries
+        self.frames: list[tuple[np.ndarray, float, float]] = []  # (payload symbols, N0, phase walk)
+
+    def llr(self, payload: np.ndarray, noise_var: float) -> np.ndarray:
+        """Descrambled LLRs of one payload, float32[coded_bits]."""
+        return modem.psk_llr(payload, noise_var, self.codec.modcod.bits_per_symbol) * self.signs
 
 
 class LinkDecoder:
@@ -106,28 +111,26 @@ class LinkDecoder:
             self.stats.frames_unknown_modcod += 1
             return []
         modcod = queue.codec.modcod
-        llr = modem.psk_llr(payload, max(noise_var, 1e-6), modcod.bits_per_symbol)
-        if llr.size != modcod.coded_bits:
-            raise ValueError(f"{modcod.name} needs {modcod.payload_symbols} payload symbols, got {payload.size}")
-        queue.llr.append(llr * queue.signs)
+        if np.size(payload) != modcod.payload_symbols:
+            raise ValueError(f"{modcod.name} needs {modcod.payload_symbols} payload symbols, got {np.size(payload)}")
         queue.meta.append(meta or {})
         queue.frames.append((np.asarray(payload), max(noise_var, 1e-6), phase_walk_var))
-        if len(queue.llr) >= self.batch_frames:
+        if len(queue.frames) >= self.batch_frames:
             return self._decode(queue)
         return []
 
     def flush(self) -> list[Packet]:
         """Decode every queued frame."""
-        return [pkt for queue in self._queues.values() if queue.llr for pkt in self._decode(queue)]
+        return [pkt for queue in self._queues.values() if queue.frames for pkt in self._decode(queue)]
 
     def decode(self, pls_value: int, payload: np.ndarray, noise_var: float) -> list[Packet]:
         """One PL frame, decoded now (no batching)."""
         return self.push(pls_value, payload, noise_var) + self.flush()
 
     def _decode(self, queue: _Queue) -> list[Packet]:
-        batch, queue.llr = np.stack(queue.llr), []
         metas, queue.meta = queue.meta, []
         frames, queue.frames = queue.frames, []
+        batch = np.stack([queue.llr(payload, noise_var) for payload, noise_var, _ in frames])
         name = queue.codec.modcod.name
         self.stats.frames_by_modcod[name] = self.stats.frames_by_modcod.get(name, 0) + batch.shape[0]
         self.stats.ldpc_frames += batch.shape[0] if queue.codec.ldpc is not None else 0
@@ -157,7 +160,7 @@ class LinkDecoder:
                 _, noise_var, walk = frames[i]
                 reference = modem.psk_map(results[i].tentative_bits ^ queue.scramble, modcod.bits_per_symbol)
                 payloads[i] = refine_phase_with_reference(payloads[i], reference, noise_var, walk)
-                llrs.append(modem.psk_llr(payloads[i], noise_var, modcod.bits_per_symbol) * queue.signs)
+                llrs.append(queue.llr(payloads[i], noise_var))
             for i, again in zip(retry, queue.retry_codec.decode_batch(np.stack(llrs))):
                 if again.inner_ok:
                     self.stats.frames_resynced += 1

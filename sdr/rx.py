@@ -46,16 +46,14 @@ _PEAK_HALF_WINDOW = 32
 _SOF_FFT = 512
 _HDR_FFT = 2048
 _PLS_FREQ_OFFSETS = np.arange(-6, 7) / 2048.0
-# Variance of the interpolated pilot phase, in units of one pilot block's estimate N0 / (2 * 36):
-# linear interpolation between two independent estimates averages to 2/3 of one.
-_SAME_FREQUENCY = 2e-5
+_SAME_FREQUENCY = 2e-5  # cycles/symbol: two frequency hypotheses closer than this are one
 _GATE = 9.0  # a slot estimate further than 3 sigma from the prediction is an outlier
 _NCO_HISTORY_BLOCKS = 64  # blocks whose NCO phase is kept (symbols lag their samples by < 1 block)
-_AFC_HOLD_BLOCKS = 12
-_MIN_NOISE_SYMBOLS = 256
+_AFC_HOLD_BLOCKS = 12  # blocks (82 ms at 2.4 Msps) a frame's frequency steers the NCO
+_MIN_NOISE_SYMBOLS = 256  # pilot symbols enough for the N0 estimate (+-0.3 dB at 1 sigma)
 _WALK_FORGET = 0.2  # weight of each frame in the running phase-wander estimate
-_PREDICTED_SOF_COHERENCE = 0.2  # where the last frame says the next one starts, the PLS decides  # pilot symbols enough for the N0 estimate (+-0.3 dB at 1 sigma)
-_REPLAY_BLOCKS = 8  # input blocks kept for an acquisition replay (55 ms at 2.4 Msps: > 1 normal frame)  # blocks (82 ms at 2.4 Msps) a frame's frequency steers the NCO  # cycles/symbol: two frequency hypotheses closer than this are one
+_PREDICTED_SOF_COHERENCE = 0.2  # where the last frame says the next one starts, the PLS decides
+_REPLAY_BLOCKS = 8  # input blocks kept for an acquisition replay (55 ms at 2.4 Msps: > 1 normal frame)
 
 
 @dataclass(frozen=True)
@@ -215,7 +213,6 @@ class Demodulator:
         # 2. coarse CFO from the 4th-power line
         previous_cfo = self._cfo_hz
         self._update_cfo(x)
-        frames = []
         block = self._n_blocks - 1
         self._ring.append((block, x))
         if abs(self._cfo_hz - previous_cfo) > self.replay_jump_hz:
@@ -306,13 +303,18 @@ class Demodulator:
         mixer applied there, from the block the position falls in (symbols leave the matched
         filter and the interpolator after their samples' block, so not always the current one)."""
         b = self.block_samples
-        blocks = np.clip(np.floor(pos / b).astype(np.int64), min(self._block_nco), max(self._block_nco))
+        blocks = self._nco_block(pos)
         out = np.empty(pos.size, np.float64)
         for k in np.unique(blocks):
             sel = blocks == k
             phase0, w = self._block_nco[int(k)]
             out[sel] = phase0 + w * (pos[sel] - k * b)
         return out
+
+    def _nco_block(self, pos):
+        """The mixer block (still on record) that input-sample position(s) ``pos`` fall in."""
+        return np.clip(np.floor(np.asarray(pos) / self.block_samples).astype(np.int64),
+                       min(self._block_nco), max(self._block_nco))
 
     def _update_cfo(self, x: np.ndarray) -> None:
         if self._afc_locked():  # frames steer the NCO (data-aided, far more accurate than the line)
@@ -481,8 +483,7 @@ class Demodulator:
         # frequency f_ref in effect at its last symbol, from the NCO phase at each symbol.
         phi = self._sym_nco[i0:i0 + nsym]
         pos = self._sym_pos[i0:i0 + nsym]
-        end_block = int(np.clip(np.floor(pos[-1] / self.block_samples), min(self._block_nco), max(self._block_nco)))
-        w_ref = self._block_nco[end_block][1]
+        w_ref = self._block_nco[int(self._nco_block(pos[-1]))][1]
         f_ref = w_ref * self.sample_rate_hz / (2 * np.pi)
         correction = phi - (phi[-1] + w_ref * (pos - pos[-1]))
         if np.any(np.abs(correction) > 1e-9):
@@ -661,7 +662,8 @@ def refine_phase_with_reference(payload: np.ndarray, reference: np.ndarray, nois
     nslots = y.size // SLOT_SYMBOLS
     if nslots < 1:
         return np.asarray(payload, np.complex64)
-    z = np.sum((y[:nslots * SLOT_SYMBOLS] * np.conj(reference[:nslots * SLOT_SYMBOLS])).reshape(nslots, SLOT_SYMBOLS), axis=1)
+    used = nslots * SLOT_SYMBOLS
+    z = np.sum((y[:used] * np.conj(reference[:used])).reshape(nslots, SLOT_SYMBOLS), axis=1)
     times = np.arange(nslots) * float(SLOT_SYMBOLS)
     variances = np.full(nslots, max(float(noise_var), 1e-6) / (2 * SLOT_SYMBOLS))
     phase = _kalman_rts(times, np.angle(z), variances, np.ones(nslots, np.bool_), float(walk_var_per_symbol), _GATE)
@@ -773,9 +775,9 @@ def _viterbi_viterbi(p: np.ndarray, block: int = SLOT_SYMBOLS, power: int = 4) -
     p: complex128[n] payload already derotated by the header estimate (residual phase ~0 at its
     start); ``power``: 4 for QPSK, 8 for 8PSK (points at pi/4 + k 2pi/M, so p^M has the phase
     M pi/4 plus M times the carrier phase). Per block of ``block`` symbols,
-    phi = arg(sum p^M exp(-j M pi/4))/M; the M*phi sequence is unwrapped starting from the header's 0, which
-    resolves the 2pi/M ambiguity as long as the phase moves < pi/M per block. Phases are
-    interpolated linearly between block centres.
+    phi = arg(sum p^M exp(-j M pi/4))/M; the M*phi sequence is unwrapped starting from the
+    header's 0, which resolves the 2pi/M ambiguity as long as the phase moves < pi/M per block.
+    Phases are interpolated linearly between block centres.
     """
     nb = p.size // block
     if nb < 2:
