@@ -53,6 +53,7 @@ _AFC_HOLD_BLOCKS = 12  # blocks (82 ms at 2.4 Msps) a frame's frequency steers t
 _MIN_NOISE_SYMBOLS = 256  # pilot symbols enough for the N0 estimate (+-0.3 dB at 1 sigma)
 _WALK_FORGET = 0.2  # weight of each frame in the running phase-wander estimate
 _PREDICTED_SOF_COHERENCE = 0.2  # where the last frame says the next one starts, the PLS decides
+_AFC_JUMP_SIGMAS = 4.0  # a header this far from the AFC's frequency also gets tracked on its own
 _REPLAY_BLOCKS = 8  # input blocks kept for an acquisition replay (55 ms at 2.4 Msps: > 1 normal frame)
 
 
@@ -521,6 +522,10 @@ class Demodulator:
         if self._afc_locked():
             var_afc = (self.afc_sigma_hz / self.symbol_rate_hz) ** 2
             f_hyps = [f_sym * var_afc / (var_afc + var_hdr)]
+            if f_sym * f_sym > _AFC_JUMP_SIGMAS ** 2 * (var_afc + var_hdr):
+                # the carrier jumped (an LNB mode hop, a spliced stream): the prior would hold the
+                # tracker on the old frequency, and each failed frame would steer the NCO back there
+                f_hyps.append(f_sym)
         else:
             f_hyps = [f_sym]
             if len(segs) > 1 and abs(f_sym) > _SAME_FREQUENCY:

@@ -172,3 +172,18 @@ def test_garbage_float_recording_is_noise_not_a_crash(tmp_path):
     assert rx.returncode == 0, rx.stderr
     assert "Warning" not in rx.stderr
     assert last_json(rx.stdout)["frames_found"] == 0
+
+
+def test_issue4_mainnet_through_a_cheap_dongle_and_lnb(tmp_path):
+    """Issue 4 acceptance: qpsk-3/5, 3 passes, Es/N0 3.3 dB, LNB offset and drift, clock error, PLL phase
+    noise, I/Q imbalance, DC, a real LTE capture underneath at -12 dB, 8-bit samples."""
+    from tests.conftest import SHARED_DATA
+
+    lte = shared_file(SHARED_DATA / "iq" / "lte_cell_scanner" / "f2645_s1.92_g0_1s_rtlsdr.bin")
+    report = broadcast_and_receive(tmp_path, shared_file(MAINNET_BLK), "main", passes=3, modcod="qpsk-3/5", impairments=[
+        "--esn0-db", "3.3", "--cfo-hz", "230000", "--drift-hz-per-s", "800", "--clock-ppm", "150",
+        "--phase-noise-hz", "20", "--iq-gain-db", "0.5", "--iq-phase-deg", "3", "--dc", "0.1",
+        "--interference", lte, "--interference-rate", "1.92e6", "--interference-db", "-12", "--seed", "7"])
+    assert report["tip_height"] == 438 and report["tip_hash"] == MAINNET_TIP
+    assert report["frames_ok"] >= 245 and report["frames_failed"] <= 2, report  # 252 frames on the air
+    assert report["header_failures"] <= 5, report

@@ -213,3 +213,18 @@ def test_first_frame_of_a_burst_at_200_khz_is_demodulated_cleanly(seed):
     pb = 0.5 * erfc(np.sqrt(10 ** (4.0 / 10) / 2))  # QPSK at Es/N0 4 dB: 1.25e-2
     assert np.mean(qpsk_hard(frames[0].payload) != bits[0]) < 1.3 * pb
     assert abs(frames[0].esn0_db - 4.0) < 0.6
+
+
+def test_a_carrier_jump_while_locked_is_followed_not_held_by_the_afc():
+    """A stream that restarts 7 kHz away (a spliced recording, an LNB mode hop) while frames steer the
+    NCO: the AFC's prior must not hold the tracker on the old frequency (every later frame lost)."""
+    bits_a, _, iq_a, fs = _link(2.4, 6.0, 20e3, 30, nframes=8, seed=3, lead_s=0.002)
+    bits_b, _, iq_b, _ = _link(2.4, 6.0, 27e3, 30, nframes=8, seed=4, lead_s=0.0)
+    frames, _ = _demod(np.concatenate([iq_a, iq_b]), fs)
+    assert len(frames) >= 15
+    after_jump = [f for f in frames if f.start_sample > iq_a.size]
+    assert len(after_jump) >= 7
+    for f in after_jump:
+        assert abs(f.cfo_hz - 27e3) < 200, f.cfo_hz
+        errors = min(np.mean(qpsk_hard(f.payload) != b) for b in bits_b)
+        assert errors < 0.05  # uncoded QPSK at 6 dB: 2.4e-2
