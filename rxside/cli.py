@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datatype", choices=["cu8", "cf32_le"], help="raw file sample format, for suffixes other than .cu8/.cf32")
     p.add_argument("--symbol-rate", type=float, help="symbol rate in baud (default: from metadata, else the profile's)")
     p.add_argument("--profile", default=None, choices=sorted(PROFILES), help="link profile (default: from metadata)")
+    p.add_argument("--search-hz", type=float, default=0.0,
+                   help="scan for the carrier over +-HZ (LNBs that drift beyond +-30%% of the symbol rate); "
+                        "the sample rate must hold the signal anywhere in that range")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--frames-log", help="write one JSON line per decoded PL frame to this file (time, MODCOD, Es/N0, CFO, outcome)")
     p.add_argument("--chunk-samples", type=int, default=1 << 19, help=argparse.SUPPRESS)
@@ -43,10 +46,15 @@ def rx_command(argv: list[str]) -> int:
         raise ReceiverError(
             f"sample rate {source.info.sample_rate_hz:g} Hz is below (1 + roll-off) x symbol rate {symbol_rate:g} baud"
         )
+    reach_hz = source.info.sample_rate_hz / 2 - (1 + profile.rolloff) * symbol_rate / 2
+    if args.search_hz < 0 or args.search_hz > reach_hz:
+        raise ReceiverError(f"--search-hz {args.search_hz:g}: at {source.info.sample_rate_hz:g} samples/s the signal "
+                            f"stays inside the recording only within +-{max(reach_hz, 0):g} Hz")
     delivery = ChainDelivery(args.datadir, args.chain)
     frames_log = open(args.frames_log, "w") if args.frames_log else None
     on_frame = (lambda record: frames_log.write(json.dumps(record.as_dict()) + "\n")) if frames_log else None
-    receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery, on_frame=on_frame)
+    receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery, on_frame=on_frame,
+                        search_hz=args.search_hz)
     started = time.perf_counter()
     with tqdm(total=round(source.duration_s, 2), unit="s", desc="rx", file=sys.stderr, disable=None, leave=False) as bar:
         for chunk in source.chunks():

@@ -45,10 +45,11 @@ class ReceiveReport:
 
 class Receiver:
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, delivery: ChainDelivery,
-                 on_frame=None):
-        """``on_frame(FrameRecord)``: called for every decoded PL frame (see ``LinkDecoder``)."""
+                 on_frame=None, search_hz: float = 0.0):
+        """``on_frame(FrameRecord)``: called for every decoded PL frame (see ``LinkDecoder``);
+        ``search_hz``: carrier scan range (see ``Demodulator``)."""
         self.sample_rate_hz = sample_rate_hz
-        self.demodulator = Demodulator(sample_rate_hz, symbol_rate_hz, rolloff)
+        self.demodulator = Demodulator(sample_rate_hz, symbol_rate_hz, rolloff, search_hz=search_hz)
         self.link = LinkDecoder(on_frame=on_frame)
         self.assembler = ObjectAssembler()
         self.delivery = delivery

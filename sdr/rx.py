@@ -9,6 +9,8 @@ how the caller chunks the stream (``process`` only buffers up to one block):
    ch. 3.5), Hann window, averaged across blocks with forgetting factor, quadratic peak
    interpolation on the log spectrum. The estimate is adopted only when the line stands out
    (noise-only stretches keep the last frequency). NCO with continuous phase across blocks.
+   Optional scan (``search_hz``) for offsets beyond the line's range: the search window steps
+   through centres until a line or a frame appears.
 3. RRC matched filter at the input rate (``chaincast.sdr.fir``; the last L-1 inputs carried over).
 4. Symbol timing: Gardner TED + interpolator + PI loop (``chaincast.sdr.timing``).
 5. Frame sync on the symbol stream: differential correlation with the SOF (insensitive to the
@@ -53,6 +55,7 @@ _AFC_HOLD_BLOCKS = 12  # blocks (82 ms at 2.4 Msps) a frame's frequency steers t
 _MIN_NOISE_SYMBOLS = 256  # pilot symbols enough for the N0 estimate (+-0.3 dB at 1 sigma)
 _WALK_FORGET = 0.2  # weight of each frame in the running phase-wander estimate
 _PREDICTED_SOF_COHERENCE = 0.2  # where the last frame says the next one starts, the PLS decides
+_LINE_SYMBOLS = 6827  # symbols in the 4th-power periodogram (one 16384-sample block at 2.4 Msps, 1 Mbaud)
 _AFC_JUMP_SIGMAS = 4.0  # a header this far from the AFC's frequency also gets tracked on its own
 _REPLAY_BLOCKS = 8  # input blocks kept for an acquisition replay (55 ms at 2.4 Msps: > 1 normal frame)
 
@@ -110,7 +113,8 @@ class Demodulator:
                  modcod_ids: set[int] | None = None, block_samples: int = 16384, mf_span_symbols: int = 16,
                  sof_threshold: float = 0.45, sof_coherent_threshold: float = 0.5, pls_threshold: float = 0.5,
                  timing_bandwidth: float = 0.002, acquire_timing_bandwidth: float = 0.005, max_cfo_hz: float | None = None, cfo_forget: float = 0.7,
-                 afc_sigma_hz: float = 50.0, phase_noise_hz: float = 20.0, replay_jump_hz: float = 5000.0):
+                 afc_sigma_hz: float = 50.0, phase_noise_hz: float = 20.0, replay_jump_hz: float = 5000.0,
+                 search_hz: float = 0.0, search_dwell_s: float = 0.02):
         self.sample_rate_hz = float(sample_rate_hz)
         self.symbol_rate_hz = float(symbol_rate_hz)
         self.sps = self.sample_rate_hz / self.symbol_rate_hz
@@ -119,11 +123,22 @@ class Demodulator:
         self.sof_threshold = float(sof_threshold)
         self.sof_coherent_threshold = float(sof_coherent_threshold)
         self.pls_threshold = float(pls_threshold)
-        self.max_cfo_hz = 0.45 * self.sample_rate_hz / 4 if max_cfo_hz is None else float(max_cfo_hz)
+        # the 4th-power line's range: +-30% of the symbol rate, less where 4 f would wrap; wider
+        # would only let more noise into the 4th power (the scan covers more)
+        self.max_cfo_hz = (min(0.45 * self.sample_rate_hz / 4, 0.3 * self.symbol_rate_hz) if max_cfo_hz is None
+                           else float(max_cfo_hz))
         self.cfo_forget = float(cfo_forget)
         self.afc_sigma_hz = float(afc_sigma_hz)
         self.phase_noise_hz = float(phase_noise_hz)  # Wiener linewidth assumed until the pilots tell
         self.replay_jump_hz = float(replay_jump_hz)  # a coarse-frequency jump this large replays the last blocks
+        # Scan (--search-hz): while no line and no frames are seen, the 4th-power search window
+        # (+-max_cfo_hz) steps through centres 0, +-step, +-2 step... covering +-search_hz, dwelling
+        # search_dwell_s on each; a line re-centres the window on the signal, so drift is followed.
+        self.search_hz = float(search_hz)
+        step = 1.8 * self.max_cfo_hz
+        n_side = int(np.ceil(max(self.search_hz - self.max_cfo_hz, 0.0) / step))
+        self._search_grid = [0.0] + [sign * k * step for k in range(1, n_side + 1) for sign in (1, -1)]
+        self._search_dwell_blocks = max(1, int(np.ceil(search_dwell_s * self.sample_rate_hz / block_samples)))
         self._mf = matched_filter_taps(self.sps, rolloff, mf_span_symbols).astype(np.float64)
         self._mf_delay = (self._mf.size - 1) // 2
         # Gear shifting (Rice 8.4.6): a wide loop acquires fast while no frames are being received,
@@ -135,10 +150,15 @@ class Demodulator:
         self._sof_diff_ref = (sof[1:] * np.conj(sof[:-1])).astype(np.complex64)
         self._pls_carrier = pi2_bpsk_carrier(pf.PLS_SYMBOLS, start=pf.SOF_SYMBOLS)
         self._hdr_cache: dict[int, np.ndarray] = {}
-        # spectral search bins for the 4th-power line
-        f = np.fft.fftfreq(self.block_samples, d=1.0 / self.sample_rate_hz)
+        # spectral search bins for the 4th-power line, over the last _line_blocks blocks (a tone's
+        # peak stands out of the noise floor in proportion to the span's duration, not its samples)
+        self._line_blocks = min(_REPLAY_BLOCKS, int(np.ceil(_LINE_SYMBOLS * self.sps / self.block_samples)))
+        f = np.fft.fftfreq(self._line_blocks * self.block_samples, d=1.0 / self.sample_rate_hz)
         self._search_mask = np.abs(f) <= 4 * self.max_cfo_hz
-        self._hann = np.hanning(self.block_samples).astype(np.float32)
+        # only the window's band goes into the 4th power: less noise at high sample rates, and
+        # while scanning a carrier further out would alias its line into the window (4 f wraps)
+        self._search_band = np.abs(f) <= self.max_cfo_hz + (1 + rolloff) * self.symbol_rate_hz / 2
+        self._hann = np.hanning(f.size).astype(np.float32)
         self.reset()
 
     def reset(self) -> None:
@@ -148,6 +168,9 @@ class Demodulator:
         self._dc = 0j
         self._spec = None
         self._cfo_hz = 0.0
+        self._search_centre = 0.0  # Hz: centre of the 4th-power search window
+        self._search_step = 0  # index into _search_grid of the last centre visited
+        self._search_blocks = 0  # blocks at this centre without a line
         self._nco_phase = 0.0  # unwrapped NCO phase (rad) at the start of the next block
         self._block_nco: dict[int, tuple[float, float]] = {}  # block -> (phase at its start, rad/sample)
         self._mf_hist = np.zeros(self._mf.size - 1, dtype=np.complex64)  # last L-1 inputs of the MF
@@ -213,9 +236,9 @@ class Demodulator:
         x = x - np.complex64(self._dc)
         # 2. coarse CFO from the 4th-power line
         previous_cfo = self._cfo_hz
-        self._update_cfo(x)
         block = self._n_blocks - 1
         self._ring.append((block, x))
+        self._update_cfo()
         if abs(self._cfo_hz - previous_cfo) > self.replay_jump_hz:
             return self._replay()
         return self._back_end(block, x)
@@ -317,16 +340,27 @@ class Demodulator:
         return np.clip(np.floor(np.asarray(pos) / self.block_samples).astype(np.int64),
                        min(self._block_nco), max(self._block_nco))
 
-    def _update_cfo(self, x: np.ndarray) -> None:
+    def _update_cfo(self) -> None:
+        """Coarse carrier offset from the 4th-power line of the last blocks (the ring's end)."""
         if self._afc_locked():  # frames steer the NCO (data-aided, far more accurate than the line)
             self._spec = None  # and the average starts afresh if they stop
+            self._search_blocks = 0
+            if len(self._search_grid) > 1:
+                self._search_centre = self._cfo_hz
             return
+        if len(self._ring) < self._line_blocks:
+            return
+        x = np.concatenate([blk for _, blk in list(self._ring)[-self._line_blocks:]])
         # normalise first: the 4th power of a loud block would overflow float32 (and the
         # estimate must not depend on the input level anyway)
         power = float(np.mean(np.abs(x) ** 2, dtype=np.float64))
         if not np.isfinite(power) or power <= 0.0:
             return
         x = x * np.float32(1.0 / np.sqrt(power))
+        if self._search_centre:  # the window's centre to 0 Hz (the magnitude spectrum needs no phase continuity)
+            x = x * np.exp(-2j * np.pi * self._search_centre / self.sample_rate_hz
+                           * np.arange(x.size)).astype(np.complex64)
+        x = np.fft.ifft(np.where(self._search_band, np.fft.fft(x), 0)).astype(np.complex64)
         x2 = x * x
         spec = np.abs(np.fft.fft(x2 * x2 * self._hann)) ** 2
         self._spec = spec if self._spec is None else self.cfo_forget * self._spec + spec
@@ -334,13 +368,29 @@ class Demodulator:
         k = int(np.argmax(s))
         med = float(np.median(self._spec[self._search_mask]))
         if med <= 0 or s[k] < 30.0 * med:
+            self._next_search_centre()
             return  # no clear line: keep the last estimate
         n = self._spec.size
         lm, l0, lp = (np.log(self._spec[(k + d) % n] + 1e-30) for d in (-1, 0, 1))
         den = lm - 2 * l0 + lp
         delta = 0.5 * (lm - lp) / den if den < 0 else 0.0
         kk = k if k < n // 2 else k - n
-        self._cfo_hz = float((kk + np.clip(delta, -0.5, 0.5)) * self.sample_rate_hz / n / 4.0)
+        self._cfo_hz = self._search_centre + float((kk + np.clip(delta, -0.5, 0.5)) * self.sample_rate_hz / n / 4.0)
+        self._search_blocks = 0
+        if len(self._search_grid) > 1:
+            self._search_centre = self._cfo_hz
+
+    def _next_search_centre(self) -> None:
+        """Scan: after a dwell without a line (and no frames), move the search window on."""
+        if len(self._search_grid) == 1:
+            return
+        self._search_blocks += 1
+        if self._search_blocks < self._search_dwell_blocks or self._n_blocks - self._last_frame_block <= 3:
+            return
+        self._search_step = (self._search_step + 1) % len(self._search_grid)
+        self._search_centre = self._search_grid[self._search_step]
+        self._search_blocks = 0
+        self._spec = None
 
     def _update_phase_walk(self, pilot_phases: np.ndarray, pilot_var: float) -> None:
         """Learn how fast the oscillator's phase wanders (Wiener increment variance per symbol)
@@ -552,7 +602,7 @@ class Demodulator:
             payload = _viterbi_viterbi(payload, power=power)
         payload = payload.astype(np.complex64)
         cfo_hz = float(f_ref + f_fine * self.symbol_rate_hz)
-        if pls.pilots and abs(cfo_hz) <= self.max_cfo_hz:
+        if pls.pilots and abs(cfo_hz) <= self.max_cfo_hz + self.search_hz:
             self._cfo_hz = cfo_hz  # AFC: the NCO follows the frames from the next block on
             self._afc_block = self._n_blocks
         return PLFrame(pls_value=int(pls_value), payload=payload, noise_var=noise_var,

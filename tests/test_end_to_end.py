@@ -187,3 +187,23 @@ def test_issue4_mainnet_through_a_cheap_dongle_and_lnb(tmp_path):
     assert report["tip_height"] == 438 and report["tip_hash"] == MAINNET_TIP
     assert report["frames_ok"] >= 245 and report["frames_failed"] <= 2, report  # 252 frames on the air
     assert report["header_failures"] <= 5, report
+
+
+def test_search_hz_finds_an_lnb_1_5_mhz_off_in_a_6_msps_recording(tmp_path):
+    """Issue 4's scan: the carrier 1.5 MHz off (beyond the +-300 kHz acquired without scanning)."""
+    clean, noisy = tmp_path / "up.sigmf-meta", tmp_path / "down.sigmf-meta"
+    tx = chaincast("tx", "--source", shared_file(REGTEST_CHAIN), "--chain", "regtest", "--out", clean,
+                   "--sample-rate", "6e6", "--pad-s", "0.1")
+    assert tx.returncode == 0, tx.stderr
+    ch = chaincast("channel", clean, noisy, "--esn0-db", "6", "--cfo-hz=-1.5e6", "--drift-hz-per-s", "1000",
+                   "--clock-ppm", "40", "--seed", "8")
+    assert ch.returncode == 0, ch.stderr
+    plain = chaincast("rx", noisy, "--chain", "regtest", "--datadir", tmp_path / "plain", "--json")
+    assert plain.returncode == 0 and last_json(plain.stdout)["frames_found"] == 0
+    rx = chaincast("rx", noisy, "--chain", "regtest", "--datadir", tmp_path / "d", "--json", "--search-hz", "2e6")
+    assert rx.returncode == 0, rx.stderr
+    report = last_json(rx.stdout)
+    assert report["tip_height"] == 206 and report["tip_hash"] == REGTEST_TIP
+    assert abs(report["cfo_hz"] + 1.5e6) < 2000
+    too_wide = chaincast("rx", noisy, "--chain", "regtest", "--datadir", tmp_path / "w", "--search-hz", "2.5e6")
+    assert too_wide.returncode != 0 and "--search-hz" in too_wide.stderr and "Traceback" not in too_wide.stderr

@@ -228,3 +228,16 @@ def test_a_carrier_jump_while_locked_is_followed_not_held_by_the_afc():
         assert abs(f.cfo_hz - 27e3) < 200, f.cfo_hz
         errors = min(np.mean(qpsk_hard(f.payload) != b) for b in bits_b)
         assert errors < 0.05  # uncoded QPSK at 6 dB: 2.4e-2
+
+
+@pytest.mark.parametrize("cfo_hz", [1.7e6, -1.25e6])
+def test_search_finds_a_carrier_megahertz_away_that_the_plain_receiver_cannot(cfo_hz):
+    """--search-hz: an LNB that drifted further than the 4th-power line's range (+-300 kHz), 6 Msps, 3 dB."""
+    bits, pls_values, iq, fs = _link(6.0, 3.0, cfo_hz, 50, nframes=60, seed=5, lead_s=0.2)
+    plain, _ = _demod(iq, fs)
+    assert len(plain) == 0
+    frames, dem = _demod(iq, fs, search_hz=2e6)
+    assert len(frames) >= 60 - 24  # a scan cycle (9 centres, 20 ms each) lasts 22 frames of 8.3 ms
+    assert all(abs(f.cfo_hz - cfo_hz) < 200 for f in frames)
+    ber = [min(np.mean(qpsk_hard(f.payload) != b) for b in bits) for f in frames]
+    assert max(ber[1:]) < 0.1  # uncoded QPSK at 3 dB: 0.079 (the first, caught mid-acquisition, may be worse)
