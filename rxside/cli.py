@@ -60,7 +60,8 @@ def rx_command(argv: list[str]) -> int:
         for chunk in source.chunks():
             receiver.feed(chunk)
             bar.update(round(len(chunk) / source.info.sample_rate_hz, 4))
-            bar.set_postfix(frames=receiver.link.stats.frames_ok, blocks=delivery.stats.blocks_validated, refresh=False)
+            bar.set_postfix(lock="yes" if receiver.demodulator.stats.locked else "no", frames=receiver.link.stats.frames_ok,
+                            blocks=delivery.stats.blocks_validated, refresh=False)
         report = receiver.finish()
     wall_s = time.perf_counter() - started
     delivery.close()
@@ -71,7 +72,8 @@ def rx_command(argv: list[str]) -> int:
         print(json.dumps(result))
     else:
         print(
-            f"{report.frames_ok} frames ok, {report.frames_failed} failed, {report.header_failures} header failures; "
+            f"{report.frames_ok} frames ok, {report.frames_failed} failed, {report.header_failures} header failures, "
+            f"lock acquired {report.lock_acquisitions}x; "
             f"{report.objects_complete} objects; {report.blocks_validated} blocks validated, "
             f"{report.blocks_rejected} rejected, {report.blocks_known} already known, {report.blocks_waiting} waiting for a parent\n"
             f"tip {report.tip_height} {report.tip_hash}  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, "

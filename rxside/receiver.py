@@ -18,6 +18,7 @@ from chaincast.sdr.rx import Demodulator
 class ReceiveReport:
     frames_found: int
     header_failures: int
+    lock_acquisitions: int  # frames found out of lock: the first, and each after a loss of lock
     frames_ok: int
     frames_failed: int
     corrected_bytes: int
@@ -72,7 +73,7 @@ class Receiver:
             self._esn0.append(frame.esn0_db)
             self._cfo.append(frame.cfo_hz)
             meta = {"time_s": round(frame.start_sample / self.sample_rate_hz, 6), "start_sample": frame.start_sample,
-                    "esn0_db": round(frame.esn0_db, 2), "cfo_hz": round(frame.cfo_hz, 1)}
+                    "esn0_db": round(frame.esn0_db, 2), "cfo_hz": round(frame.cfo_hz, 1), "locked": frame.locked}
             self._packets(self.link.push(frame.pls_value, frame.payload, frame.noise_var, meta, frame.phase_walk_var))
 
     def _packets(self, packets: Iterable) -> None:
@@ -97,6 +98,7 @@ class Receiver:
         return ReceiveReport(
             frames_found=demod.frames_found,
             header_failures=demod.header_failures,
+            lock_acquisitions=demod.acquisitions,
             frames_ok=link.frames_ok,
             frames_failed=link.frames_failed + link.frames_unknown_modcod,
             corrected_bytes=link.corrected_bytes,

@@ -28,7 +28,7 @@ how the caller chunks the stream (``process`` only buffers up to one block):
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -74,6 +74,8 @@ class PLFrame:
     pls_metric: PLS decoding confidence (see ``plframe.decode_pls``).
     phase_walk_var: the oscillator's phase-noise level the demodulator has learnt (Wiener
         increment variance per symbol, rad^2), for ``refine_phase_with_reference``.
+    locked: the frame arrived while the AFC was locked (tracking the frames before it); False
+        for a frame found in acquisition (the first, or the first after a loss of lock).
     """
 
     pls_value: int
@@ -85,6 +87,7 @@ class PLFrame:
     symbol_index: int
     pls_metric: float = 0.0
     phase_walk_var: float = 0.0
+    locked: bool = False
 
     @property
     def pls(self) -> Pls:
@@ -100,6 +103,8 @@ class DemodStats:
     header_failures: int
     cfo_hz: float
     timing_rate_ppm: float
+    locked: bool  # the AFC is following frames now
+    acquisitions: int  # frames found while not locked: each is a (re)acquisition
 
 
 class Demodulator:
@@ -197,12 +202,14 @@ class Demodulator:
         self._n_candidates = 0
         self._n_frames = 0
         self._n_header_fail = 0
+        self._n_acquisitions = 0
 
     @property
     def stats(self) -> DemodStats:
         return DemodStats(samples_in=self._n_samples, symbols_out=self._n_symbols, sof_candidates=self._n_candidates,
                           frames_found=self._n_frames, header_failures=self._n_header_fail, cfo_hz=self._cfo_hz,
-                          timing_rate_ppm=float(-self._tstate[timing.S_INTEG] * 1e6))
+                          timing_rate_ppm=float(-self._tstate[timing.S_INTEG] * 1e6), locked=self._afc_locked(),
+                          acquisitions=self._n_acquisitions)
 
     # ------------------------------------------------------------------ streaming API
     def process(self, iq: np.ndarray) -> list[PLFrame]:
@@ -318,9 +325,16 @@ class Demodulator:
             return self._replay()
         fresh = [f for f in frames if f.start_sample > self._last_frame_start + self.sps * pf.HEADER_SYMBOLS]
         self._n_frames -= len(frames) - len(fresh)  # a replay found a frame again
-        if fresh:
-            self._last_frame_start = fresh[-1].start_sample
-        return fresh
+        # locked: the frame follows the last one within the AFC's hold (a replay re-finds the
+        # acquisition frame with the AFC already set, so the NCO state cannot tell)
+        gap_limit = _MAX_FRAME_SYMBOLS * self.sps + _AFC_HOLD_BLOCKS * self.block_samples
+        out = []
+        for f in fresh:
+            locked = f.start_sample - self._last_frame_start <= gap_limit
+            self._n_acquisitions += not locked
+            out.append(replace(f, locked=locked))
+            self._last_frame_start = f.start_sample
+        return out
 
     def _nco_phase_at(self, pos: np.ndarray) -> np.ndarray:
         """Unwrapped NCO phase (rad) at input-sample positions ``pos`` (float64): the phase the

@@ -49,6 +49,7 @@ def _check_link(sps, cfo_hz, ppm, seed):
     frames, dem = _demod(iq, fs)
     assert len(frames) == len(bits) == dem.stats.frames_found
     assert [f.pls_value for f in frames] == pls_values
+    assert [f.locked for f in frames] == [False] + [True] * (len(frames) - 1) and dem.stats.acquisitions == 1
     errs = np.concatenate([qpsk_hard(f.payload) != b for f, b in zip(frames, bits)])
     ber = errs.mean()
     ser = np.mean(errs.reshape(-1, 2).any(axis=1))
@@ -220,8 +221,9 @@ def test_a_carrier_jump_while_locked_is_followed_not_held_by_the_afc():
     NCO: the AFC's prior must not hold the tracker on the old frequency (every later frame lost)."""
     bits_a, _, iq_a, fs = _link(2.4, 6.0, 20e3, 30, nframes=8, seed=3, lead_s=0.002)
     bits_b, _, iq_b, _ = _link(2.4, 6.0, 27e3, 30, nframes=8, seed=4, lead_s=0.0)
-    frames, _ = _demod(np.concatenate([iq_a, iq_b]), fs)
+    frames, dem = _demod(np.concatenate([iq_a, iq_b]), fs)
     assert len(frames) >= 15
+    assert dem.stats.acquisitions == 1  # followed, not lost and re-acquired
     after_jump = [f for f in frames if f.start_sample > iq_a.size]
     assert len(after_jump) >= 7
     for f in after_jump:
