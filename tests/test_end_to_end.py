@@ -1,10 +1,11 @@
-"""Acceptance of issues 2 and 3: real chains through tx -> channel -> rx, validated by libbitcoinkernel."""
+"""Acceptance of issues 2, 3 and 4: real chains through tx -> channel -> rx, validated by libbitcoinkernel."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import MAINNET_BLK, MAINNET_TIP, REGTEST_CHAIN, REGTEST_TIP, shared_file
@@ -208,3 +209,13 @@ def test_search_hz_finds_an_lnb_1_5_mhz_off_in_a_6_msps_recording(tmp_path):
     assert abs(report["cfo_hz"] + 1.5e6) < 2000
     too_wide = chaincast("rx", noisy, "--chain", "regtest", "--datadir", tmp_path / "w", "--search-hz", "2.5e6")
     assert too_wide.returncode != 0 and "--search-hz" in too_wide.stderr and "Traceback" not in too_wide.stderr
+
+
+def test_a_dongle_gain_so_high_that_the_adc_clips_is_tolerated(tmp_path):
+    """Issue 4: clipping. 90 LSB RMS: each 8-bit component clips beyond 2 sigma (4.6% of samples)."""
+    impairments = ["--esn0-db", "4", "--cfo-hz", "120000", "--clock-ppm", "80", "--dc", "0.1", "--adc-rms-lsb", "90", "--seed", "9"]
+    report = broadcast_and_receive(tmp_path, shared_file(REGTEST_CHAIN), "regtest", impairments=impairments)
+    raw = np.fromfile(tmp_path / "down.sigmf-data", np.uint8)
+    assert np.mean((raw == 0) | (raw == 255)) > 0.03  # really clipped
+    assert report["tip_height"] == 206 and report["tip_hash"] == REGTEST_TIP
+    assert report["frames_failed"] == 0, report

@@ -168,10 +168,14 @@ def channel_command(argv: list[str]) -> int:
     p.add_argument("--interference-rate", type=float, help="sample rate of --interference in Hz")
     p.add_argument("--interference-db", type=float, default=-12.0, help="its power relative to the signal's (default -12)")
     p.add_argument("--datatype", default="cu8", choices=["cu8", "cf32_le"], help="cu8: RTL-SDR style 8-bit output (default)")
+    p.add_argument("--adc-rms-lsb", type=float, default=40.0,
+                   help="cu8 only: code RMS of signal + noise, i.e. the dongle's gain (default 40; above about 60 it clips)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     if args.interference and not args.interference_rate:
         p.error("--interference needs --interference-rate")
+    if not args.adc_rms_lsb > 0:
+        p.error("--adc-rms-lsb must be positive")
     info = read_sigmf_info(args.input)
     interference = None
     if args.interference:
@@ -192,7 +196,7 @@ def channel_command(argv: list[str]) -> int:
         interference=interference,
         interference_db=args.interference_db,
     )
-    samples, meta_path = pass_through_channel(args.input, args.output, channel, args.datatype)
+    samples, meta_path = pass_through_channel(args.input, args.output, channel, args.datatype, args.adc_rms_lsb)
     print(f"{samples} samples at Es/N0 {args.esn0_db} dB -> {meta_path}")
     return 0
 
@@ -209,13 +213,15 @@ def load_interference(path: str | Path, rate_hz: float, out_rate_hz: float, max_
     return x
 
 
-def pass_through_channel(source: str | Path, out: str | Path, channel: Channel, datatype: str = "cu8") -> tuple[int, Path]:
-    """Stream a recording through ``channel`` into a new one; returns (samples written, meta path)."""
+def pass_through_channel(source: str | Path, out: str | Path, channel: Channel, datatype: str = "cu8",
+                         adc_rms_lsb: float = 40.0) -> tuple[int, Path]:
+    """Stream a recording through ``channel`` into a new one; returns (samples written, meta path).
+    ``adc_rms_lsb``: cu8 code RMS of signal + noise (the receiver's gain; above about 60 the ADC clips)."""
     info = read_sigmf_info(source)
     out_info = RecordingInfo(info.sample_rate_hz, datatype, info.frequency_hz, info.symbol_rate_hz, info.profile)
-    # An ideal AGC: 40 LSB RMS for the known signal + noise power (signal power is 1 by construction).
+    # A gain set for adc_rms_lsb on the known signal + noise power (signal power is 1 by construction).
     total_power = 1.0 + channel.noise_power + channel.interference_power
-    with SigmfWriter(out, out_info, cu8_rms_lsb=40.0 / np.sqrt(total_power)) as writer:
+    with SigmfWriter(out, out_info, cu8_rms_lsb=adc_rms_lsb / np.sqrt(total_power)) as writer:
         for chunk in tqdm(read_sigmf_chunks(source), desc="channel", unit=" chunks", file=sys.stderr, disable=None, leave=False):
             writer.write(channel.process(chunk))
         writer.write(channel.flush())
