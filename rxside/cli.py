@@ -14,6 +14,7 @@ from chaincast.rxside.errors import ReceiverError
 from chaincast.rxside.kernel import CHAINS, ChainDelivery
 from chaincast.rxside.receiver import Receiver
 from chaincast.rxside.source import FileSource
+from chaincast.rxside.store import ReceiverStore, StoreError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search-hz", type=float, default=0.0,
                    help="scan for the carrier over +-HZ (LNBs that drift beyond +-30%% of the symbol rate); "
                         "the sample rate must hold the signal anywhere in that range")
+    p.add_argument("--state", help="receiver state file (default: chaincast-rx.sqlite in the chain's datadir): "
+                                   "partial objects and the position to resume from survive a stop or a crash")
+    p.add_argument("--no-state", action="store_true", help="keep nothing on disk but the validated blocks")
+    p.add_argument("--from-start", action="store_true", help="read the recording from its start even if the state "
+                                                             "says where an earlier run stopped")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--frames-log", help="write one JSON line per decoded PL frame to this file (time, MODCOD, Es/N0, CFO, outcome)")
     p.add_argument("--chunk-samples", type=int, default=1 << 19, help=argparse.SUPPRESS)
@@ -51,13 +57,21 @@ def rx_command(argv: list[str]) -> int:
         raise ReceiverError(f"--search-hz {args.search_hz:g}: at {source.info.sample_rate_hz:g} samples/s the signal "
                             f"stays inside the recording only within +-{max(reach_hz, 0):g} Hz")
     delivery = ChainDelivery(args.datadir, args.chain)
+    store, first_sample = None, 0
+    if not args.no_state:
+        try:
+            store = ReceiverStore(args.state or delivery.chain_dir / "chaincast-rx.sqlite", args.chain)
+        except StoreError as bad:
+            raise ReceiverError(str(bad)) from None
+        first_sample = 0 if args.from_start else store.resume_sample(source.key)
     frames_log = open(args.frames_log, "w") if args.frames_log else None
     on_frame = (lambda record: frames_log.write(json.dumps(record.as_dict()) + "\n")) if frames_log else None
     receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery, on_frame=on_frame,
-                        search_hz=args.search_hz)
+                        search_hz=args.search_hz, store=store, source_key=source.key, first_sample=first_sample)
     started = time.perf_counter()
-    with tqdm(total=round(source.duration_s, 2), unit="s", desc="rx", file=sys.stderr, disable=None, leave=False) as bar:
-        for chunk in source.chunks():
+    with tqdm(total=round(source.duration_s, 2), initial=round(first_sample / source.info.sample_rate_hz, 2), unit="s",
+              desc="rx", file=sys.stderr, disable=None, leave=False) as bar:
+        for chunk in source.chunks(first_sample):
             receiver.feed(chunk)
             bar.update(round(len(chunk) / source.info.sample_rate_hz, 4))
             bar.set_postfix(lock="yes" if receiver.demodulator.stats.locked else "no", frames=receiver.link.stats.frames_ok,
@@ -65,6 +79,8 @@ def rx_command(argv: list[str]) -> int:
         report = receiver.finish()
     wall_s = time.perf_counter() - started
     delivery.close()
+    if store is not None:
+        store.close()
     if frames_log:
         frames_log.close()
     result = report.as_dict() | {"wall_s": round(wall_s, 3), "realtime_factor": round(report.duration_s / wall_s, 2) if wall_s else None}

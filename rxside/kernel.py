@@ -71,6 +71,7 @@ class ChainDelivery:
         self._children: dict[bytes, set[bytes]] = {}  # parent hash -> waiting children
         self._seen: set[bytes] = set()
         self._rejected: set[bytes] = set()  # SHA-256 of rejected bytes: one forgery counts once
+        self._connected: list[bytes] = []  # hashes validated since the last take_connected()
         self.stats = DeliveryStats()
 
     @property
@@ -140,6 +141,7 @@ class ChainDelivery:
             return "rejected"
         if self._on_active_chain(h):
             self.stats.blocks_validated += 1
+            self._connected.append(h)
             return "validated"
         self.stats.blocks_rejected += 1  # stored but not connected: failed contextual validation
         return "rejected"
@@ -177,6 +179,18 @@ class ChainDelivery:
         chain = self.chainman.get_active_chain()
         entry = chain.block_tree_entries[chain.height]
         return chain.height, str(entry.block_hash)
+
+    def take_connected(self) -> list[bytes]:
+        """Hashes of the blocks validated since the last call (a block that waited for its parent
+        is validated during the parent's ``submit``)."""
+        connected, self._connected = self._connected, []
+        return connected
+
+    def checkpoint(self) -> None:
+        """Make everything processed so far durable: the kernel flushes its block index and
+        chainstate when the manager is destroyed (py-bitcoinkernel has no flush call); the next
+        use reopens it (about 50 ms)."""
+        self._chainman = None
 
     def close(self) -> None:
         self._chainman = None  # the kernel flushes the chainstate when the manager is destroyed

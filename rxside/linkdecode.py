@@ -119,6 +119,10 @@ class LinkDecoder:
             return self._decode(queue)
         return []
 
+    def queued_meta(self) -> list[dict]:
+        """The ``meta`` of every frame queued and not yet decoded."""
+        return [meta for queue in self._queues.values() for meta in queue.meta]
+
     def flush(self) -> list[Packet]:
         """Decode every queued frame."""
         return [pkt for queue in self._queues.values() if queue.frames for pkt in self._decode(queue)]

@@ -1,9 +1,17 @@
-"""The receive chain for one IQ stream: demodulate, decode, assemble, validate, deliver."""
+"""The receive chain for one IQ stream: demodulate, decode, assemble, validate, deliver.
+
+With a ``ReceiverStore`` the chain survives being killed: packets and rebuilt objects are committed
+once per fed chunk together with the input sample from which a restart must read again, objects
+rebuilt but not yet durable in the node are handed to it again at start, and the node is made to
+flush (``ChainDelivery.checkpoint``) before objects are marked durable in the store.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import time
 
 import numpy as np
 
@@ -11,7 +19,10 @@ from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.rxside.assembler import ObjectAssembler
 from chaincast.rxside.kernel import ChainDelivery, block_hash
 from chaincast.rxside.linkdecode import LinkDecoder
+from chaincast.rxside.store import ReceiverStore
 from chaincast.sdr.rx import Demodulator
+
+CHECKPOINT_S = 5.0  # wall seconds between node flushes while blocks arrive (a flush costs ~50 ms)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,8 @@ class ReceiveReport:
     cfo_hz: float | None
     samples: int
     duration_s: float
+    resumed_from_s: float  # where this run started reading (a restarted receiver skips what it committed)
+    objects_redelivered: int  # rebuilt before a stop, not yet durable in the node: handed over again
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -46,33 +59,66 @@ class ReceiveReport:
 
 class Receiver:
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, delivery: ChainDelivery,
-                 on_frame=None, search_hz: float = 0.0):
+                 on_frame=None, search_hz: float = 0.0, store: ReceiverStore | None = None, source_key: str = "",
+                 first_sample: int = 0):
         """``on_frame(FrameRecord)``: called for every decoded PL frame (see ``LinkDecoder``);
-        ``search_hz``: carrier scan range (see ``Demodulator``)."""
+        ``search_hz``: carrier scan range (see ``Demodulator``); ``store``: the state to keep and
+        resume, with the input named ``source_key`` read from sample ``first_sample`` on."""
         self.sample_rate_hz = sample_rate_hz
         self.demodulator = Demodulator(sample_rate_hz, symbol_rate_hz, rolloff, search_hz=search_hz)
         self.link = LinkDecoder(on_frame=on_frame)
-        self.assembler = ObjectAssembler()
+        self.store = store
+        self.source_key = source_key
+        self.assembler = ObjectAssembler(store=store)
         self.delivery = delivery
-        self.samples = 0
+        self.first_sample = first_sample
+        self.samples = 0  # fed in this run
         self._esn0: list[float] = []
         self._cfo: list[float] = []
         self.blocks_bad_id = 0
+        self.objects_redelivered = 0
+        self._given: list[tuple[int, bytes]] = []  # handed to the node since its last flush
+        self._last_checkpoint = time.monotonic()
+        if store is not None:
+            for object_type, object_id, payload in list(store.pending_objects()):  # rebuilt before a stop
+                self.objects_redelivered += 1
+                self._deliver(BroadcastObject(object_type, object_id, payload))
 
     def feed(self, iq: np.ndarray) -> None:
         self.samples += len(iq)
         self._frames(self.demodulator.process(iq))
+        if self.store is not None:
+            queued = [meta["start_sample"] for meta in self.link.queued_meta()]
+            safe = min([self.first_sample + self.samples - self.demodulator.latency_samples, *queued])
+            self._commit(max(safe, self.first_sample))
 
     def finish(self) -> ReceiveReport:
         self._frames(self.demodulator.flush())
         self._packets(self.link.flush())
+        if self.store is not None:
+            self._checkpoint()
+            self._commit(self.first_sample + self.samples)
         return self.report()
+
+    def _commit(self, resume_sample: int) -> None:
+        if self._given and time.monotonic() - self._last_checkpoint > CHECKPOINT_S:
+            self._checkpoint()
+        self.store.set_resume_sample(self.source_key, resume_sample)
+        self.store.commit()
+
+    def _checkpoint(self) -> None:
+        """Make the node flush, then record what it now holds durably."""
+        self.delivery.checkpoint()
+        self.store.mark_durable(self._given)
+        self._given = []
+        self._last_checkpoint = time.monotonic()
 
     def _frames(self, frames: Iterable) -> None:
         for frame in frames:
             self._esn0.append(frame.esn0_db)
             self._cfo.append(frame.cfo_hz)
-            meta = {"time_s": round(frame.start_sample / self.sample_rate_hz, 6), "start_sample": frame.start_sample,
+            start = self.first_sample + frame.start_sample
+            meta = {"time_s": round(start / self.sample_rate_hz, 6), "start_sample": start,
                     "esn0_db": round(frame.esn0_db, 2), "cfo_hz": round(frame.cfo_hz, 1), "locked": frame.locked}
             self._packets(self.link.push(frame.pls_value, frame.payload, frame.noise_var, meta, frame.phase_walk_var))
 
@@ -84,12 +130,18 @@ class Receiver:
 
     def _deliver(self, obj: BroadcastObject) -> None:
         if obj.object_type != ObjectType.BLOCK:
+            self._given.append((obj.object_type, obj.object_id))
             return
         if block_hash(obj.payload) != obj.object_id:  # the id must be what the header hashes to
             self.blocks_bad_id += 1
             self.delivery.stats.blocks_rejected += 1
-        elif self.delivery.submit(obj.payload) != "rejected":
-            return
+        else:
+            outcome = self.delivery.submit(obj.payload)
+            if outcome == "duplicate":
+                self._given.append((obj.object_type, obj.object_id))
+            self._given += [(ObjectType.BLOCK, h) for h in self.delivery.take_connected()]
+            if outcome != "rejected":
+                return  # "waiting" stays pending in the store: handed over again after a restart
         self.assembler.reopen(obj.object_type, obj.object_id)
 
     def report(self) -> ReceiveReport:
@@ -119,4 +171,6 @@ class Receiver:
             cfo_hz=round(float(np.median(self._cfo)), 1) if self._cfo else None,
             samples=self.samples,
             duration_s=round(self.samples / self.sample_rate_hz, 3),
+            resumed_from_s=round(self.first_sample / self.sample_rate_hz, 3),
+            objects_redelivered=self.objects_redelivered,
         )

@@ -50,9 +50,16 @@ class FileSource:
     def duration_s(self) -> float:
         return self.total_samples / self.info.sample_rate_hz
 
-    def chunks(self) -> Iterator[np.ndarray]:
+    @property
+    def key(self) -> str:
+        """Names this recording in the receiver's state (path and size: a rewritten file starts over)."""
+        return f"{self.data_path.resolve()}:{self.data_path.stat().st_size}"
+
+    def chunks(self, start_sample: int = 0) -> Iterator[np.ndarray]:
+        """Chunks from ``start_sample`` on (a resumed receiver skips what it has committed)."""
         step = self.chunk_samples * self.info.bytes_per_sample
         with open(self.data_path, "rb") as f:
+            f.seek(min(max(start_sample, 0), self.total_samples) * self.info.bytes_per_sample)
             while raw := f.read(step):
                 raw = raw[: len(raw) - len(raw) % self.info.bytes_per_sample]  # a truncated tail is dropped
                 if not raw:

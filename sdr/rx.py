@@ -211,6 +211,13 @@ class Demodulator:
                           timing_rate_ppm=float(-self._tstate[timing.S_INTEG] * 1e6), locked=self._afc_locked(),
                           acquisitions=self._n_acquisitions)
 
+    @property
+    def latency_samples(self) -> int:
+        """A frame not yet returned started at most this many input samples before the end of the
+        input fed so far (one longest frame, the sync search's look-ahead, and the blocks that
+        the filters, the timing loop and the buffering hold back)."""
+        return int((_MAX_FRAME_SYMBOLS + 4 * _PEAK_HALF_WINDOW + 256) * self.sps) + 4 * self.block_samples
+
     # ------------------------------------------------------------------ streaming API
     def process(self, iq: np.ndarray) -> list[PLFrame]:
         """Feed samples complex64[n]; returns frames completed so far (possibly one block late)."""
