@@ -44,6 +44,8 @@ class LinkStats:
     frames_resynced: int = 0  # failed at first, decoded after decision-aided phase re-estimation
     packets_ok: int = 0
     packets_bad: int = 0
+    data_bytes: int = 0  # link-frame data fields of the frames that checked
+    symbol_bytes: int = 0  # fountain-symbol bytes in their packets: the object data they carried
     frames_by_modcod: dict[str, int] = field(default_factory=dict)
 
 
@@ -180,11 +182,13 @@ class LinkDecoder:
             return []
         self.stats.frames_ok += 1
         self.stats.corrected_bytes += corrected_bytes
+        self.stats.data_bytes += len(data)
         packets = []
         for raw in frame.packets:
             try:
                 packets.append(Packet.unpack(raw))
                 self.stats.packets_ok += 1
+                self.stats.symbol_bytes += packets[-1].symbol_size
             except WireError:
                 self.stats.packets_bad += 1
         return packets

@@ -38,6 +38,7 @@ class ReceiveReport:
     ldpc_mean_iterations: float | None
     packets_ok: int
     packets_bad: int
+    payload_efficiency: float | None  # object-data bytes / link-frame data bytes, over the frames that checked
     objects_complete: int
     objects_corrupt: int
     blocks_validated: int
@@ -159,6 +160,7 @@ class Receiver:
             ldpc_mean_iterations=round(link.ldpc_iterations / link.ldpc_frames, 2) if link.ldpc_frames else None,
             packets_ok=link.packets_ok,
             packets_bad=link.packets_bad,
+            payload_efficiency=round(link.symbol_bytes / link.data_bytes, 4) if link.data_bytes else None,
             objects_complete=asm.objects_complete,
             objects_corrupt=asm.objects_corrupt,
             blocks_validated=dlv.blocks_validated,
