@@ -11,7 +11,7 @@ Coding chain of one frame (see docs/architecture.md)::
     link-frame data field (data_bytes)
       -> Reed-Solomon outer code, rs_codewords x RS(rs_n, rs_n - rs_nsym), byte-interleaved
       -> inner code (inner_code): LDPC of rate code_rate, n = coded_bits (64800 or 16200)
-      -> 8PSK only: column bit interleaver (column_order)
+      -> 8PSK only: bit interleaver (bit_levels: which codeword segments go on which bit of the symbols)
       -> scrambled -> mapped to coded_bits / bits_per_symbol symbols = slots x 90 symbols
 """
 
@@ -48,9 +48,10 @@ class Modcod:
     rs_nsym: int
     rs_codewords: int
     short_frame: bool
-    column_order: tuple[int, ...] = ()
-    """8PSK bit interleaver: the codeword is written column-wise into ``bits_per_symbol`` columns
-    and read row-wise, column ``column_order[i]`` giving bit ``i`` of each symbol (empty: none)."""
+    bit_levels: tuple[int, ...] = ()
+    """8PSK bit interleaver (``chaincast.fec.framecodec.interleave_bits``): the codeword is cut into
+    ``len(bit_levels)`` equal segments, segment ``j`` going to bit ``bit_levels[j]`` of the
+    symbols (each bit level takes its segments in codeword order); empty: none."""
 
     @property
     def slots(self) -> int:
@@ -89,6 +90,15 @@ class Modcod:
         return 8 * self.data_bytes / self.payload_symbols
 
 
+def column_levels(order: tuple[int, ...]) -> tuple[int, ...]:
+    """``bit_levels`` of the plain column interleaver (codeword written column-wise into
+    ``len(order)`` columns, read row-wise, column ``order[i]`` giving bit ``i`` of each symbol)."""
+    levels = [0] * len(order)
+    for bit, column in enumerate(order):
+        levels[column] = bit
+    return tuple(levels)
+
+
 LDPC_RS_NSYM = 4
 """Parity bytes per RS codeword behind the LDPC codes: corrects 2 bytes per codeword (a safety net
 for the few bits a non-converged LDPC frame leaves; 1.6% of the rate, DVB-S2's BCH costs 0.6%)."""
@@ -107,12 +117,12 @@ _LDPC_FAMILY = (
     (5, 2, "2/3", ()),
     (6, 2, "3/4", ()),
     (7, 2, "5/6", ()),
-    (8, 3, "3/5", (2, 0, 1)),
-    (9, 3, "2/3", (2, 0, 1)),
+    (8, 3, "3/5", column_levels((2, 0, 1))),
+    (9, 3, "2/3", column_levels((2, 0, 1))),
 )
 
 
-def _ldpc_modcod(pls_id: int, bits_per_symbol: int, rate: str, order: tuple[int, ...], short: bool) -> Modcod:
+def _ldpc_modcod(pls_id: int, bits_per_symbol: int, rate: str, levels: tuple[int, ...], short: bool) -> Modcod:
     num, den = (int(x) for x in rate.split("/"))
     n = SHORT_FRAME_BITS if short else NORMAL_FRAME_BITS
     outer_bytes = n * num // den // 8  # whole bytes of the k information bits; the rest are zero
@@ -128,7 +138,7 @@ def _ldpc_modcod(pls_id: int, bits_per_symbol: int, rate: str, order: tuple[int,
         rs_nsym=LDPC_RS_NSYM,
         rs_codewords=codewords,
         short_frame=short,
-        column_order=order,
+        bit_levels=levels,
     )
 
 
