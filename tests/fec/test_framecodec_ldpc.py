@@ -81,6 +81,15 @@ def test_8psk_interleaver_is_a_permutation_and_deinterleaving_inverts_it(modcod)
     assert np.array_equal(interleave_bits(deinterleave_bits(batch, modcod.bit_levels), modcod.bit_levels), batch)
 
 
+@pytest.mark.parametrize("name", ["8psk-3/5", "8psk-3/5-short"])
+def test_8psk_3_5_puts_a_window_of_the_codeword_on_the_weak_bit(name):
+    n = MODCODS[name].coded_bits
+    symbols = interleave_bits(np.arange(n), MODCODS[name].bit_levels).reshape(-1, 3)
+    assert np.array_equal(symbols[:, 1], np.arange(n // 3))  # b1: degree-12 and degree-3 information bits
+    assert np.array_equal(symbols[:, 2], np.arange(13 * n // 30, 23 * n // 30))  # b2, the weak bit
+    assert np.array_equal(symbols[:, 0], np.r_[n // 3 : 13 * n // 30, 23 * n // 30 : n])
+
+
 @pytest.mark.parametrize("name", ["8psk-3/5-short", "8psk-2/3-short"])
 def test_8psk_frame_decodes_through_awgn_with_exact_llrs(name):
     modcod = MODCODS[name]
