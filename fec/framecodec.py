@@ -4,7 +4,7 @@ LDPC MODCODs (``inner_code == "ldpc"``)::
 
     data field (data_bytes) -> interleaved RS outer code (outer_bytes) -> bits, MSB first
       -> zero bits up to the LDPC code's k -> systematic LDPC codeword (n = coded_bits)
-      -> 8PSK: column bit interleaver (``Modcod.column_order``)
+      -> 8PSK: bit interleaver (``Modcod.bit_levels``: codeword segments -> bits of the symbols)
 
 The zero bits are known to the decoder, which gives them a certain LLR (code shortening).
 The placeholder MODCOD of issue 2 (``"cc-k7-r1/2"``) runs the RS code into a terminated
@@ -18,6 +18,7 @@ processes 32 frames side by side.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,27 +46,43 @@ class FrameDecodeResult:
     (uint8[coded_bits], as ``encode`` would give them), for decision-aided resynchronisation."""
 
 
-def interleave_columns(bits: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
-    """Column interleaver: ``bits[..., n]`` written column-wise into ``len(order)`` columns of
-    ``n / len(order)`` rows, read row-wise with column ``order[i]`` in place ``i`` of each row."""
-    if not order:
+@functools.cache
+def _level_permutation(n: int, bit_levels: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(perm, inverse)``, int64[n]: channel position ``p`` carries codeword bit ``perm[p]``."""
+    levels = np.asarray(bit_levels)
+    c = int(levels.max()) + 1
+    if n % levels.size or np.any(np.bincount(levels, minlength=c) != levels.size // c):
+        raise ValueError(f"bit levels {bit_levels} do not split {n} bits evenly over {c} levels")
+    segments = np.arange(n).reshape(levels.size, -1)
+    columns = [segments[levels == level].reshape(-1) for level in range(c)]  # codeword order within
+    perm = np.stack(columns, axis=1).reshape(-1)  # row i = symbol i: bit i of each column
+    inverse = np.empty_like(perm)
+    inverse[perm] = np.arange(n)
+    perm.setflags(write=False)  # cached: shared by every call
+    inverse.setflags(write=False)
+    return perm, inverse
+
+
+def interleave_bits(bits: np.ndarray, bit_levels: tuple[int, ...]) -> np.ndarray:
+    """8PSK bit interleaver: codeword ``bits[..., n]`` -> channel order ``[..., n]``.
+
+    The codeword is cut into ``len(bit_levels)`` equal segments; segment ``j`` goes to bit
+    ``bit_levels[j]`` of the symbols, each bit level taking its segments in codeword order, and
+    symbol ``i`` carries the ``i``-th bit of every level. Three segments make the plain column
+    interleaver (``chaincast.fec.wire.profile.column_levels``); empty ``bit_levels``: no interleaver.
+    """
+    if not bit_levels:
         return bits
-    c = len(order)
-    lead = bits.shape[:-1]
-    cols = bits.reshape(*lead, c, -1)[..., list(order), :]
-    return np.swapaxes(cols, -1, -2).reshape(*lead, -1)
+    perm, _ = _level_permutation(bits.shape[-1], tuple(bit_levels))
+    return bits[..., perm]
 
 
-def deinterleave_columns(values: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`interleave_columns` (for bits or LLRs)."""
-    if not order:
+def deinterleave_bits(values: np.ndarray, bit_levels: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`interleave_bits` (for bits or LLRs): channel order -> codeword order."""
+    if not bit_levels:
         return values
-    c = len(order)
-    lead = values.shape[:-1]
-    rows = np.swapaxes(values.reshape(*lead, -1, c), -1, -2)
-    cols = np.empty_like(rows)
-    cols[..., list(order), :] = rows
-    return cols.reshape(*lead, -1)
+    _, inverse = _level_permutation(values.shape[-1], tuple(bit_levels))
+    return values[..., inverse]
 
 
 class FrameCodec:
@@ -99,7 +116,7 @@ class FrameCodec:
             return np.concatenate([coded, np.zeros(self.modcod.coded_bits - coded.size, np.uint8)])
         info = np.zeros(self.ldpc.k, np.uint8)
         info[: outer.size] = outer
-        return interleave_columns(ldpc_encode.encode(self.ldpc, info), self.modcod.column_order)
+        return interleave_bits(ldpc_encode.encode(self.ldpc, info), self.modcod.bit_levels)
 
     def decode(self, llr: np.ndarray) -> FrameDecodeResult:
         """``llr: float32[coded_bits]`` (descrambled, channel order; padding LLRs are ignored)."""
@@ -115,7 +132,7 @@ class FrameCodec:
         if self.ldpc is None:
             return [self._outer(convolutional.viterbi_decode(row[: self.inner_bits], self.outer_bits))
                     for row in llr]
-        llr = deinterleave_columns(llr, self.modcod.column_order)
+        llr = deinterleave_bits(llr, self.modcod.bit_levels)
         llr = np.ascontiguousarray(llr)
         llr[:, self.outer_bits : self.ldpc.k] = _KNOWN_BIT_LLR
         result = ldpc_decode.decode(self.ldpc, llr, max_iterations=self.max_iterations)
@@ -123,7 +140,7 @@ class FrameCodec:
         out = []
         for i in range(llr.shape[0]):
             ok = bool(result.ok[i])
-            tentative = None if ok else interleave_columns(result.codeword[i], self.modcod.column_order)
+            tentative = None if ok else interleave_bits(result.codeword[i], self.modcod.bit_levels)
             out.append(self._outer(info[i, : self.outer_bits], ok, int(result.iterations[i]), tentative))
         return out
 

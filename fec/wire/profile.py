@@ -11,7 +11,7 @@ Coding chain of one frame (see docs/architecture.md)::
     link-frame data field (data_bytes)
       -> Reed-Solomon outer code, rs_codewords x RS(rs_n, rs_n - rs_nsym), byte-interleaved
       -> inner code (inner_code): LDPC of rate code_rate, n = coded_bits (64800 or 16200)
-      -> 8PSK only: column bit interleaver (column_order)
+      -> 8PSK only: bit interleaver (bit_levels: which codeword segments go on which bit of the symbols)
       -> scrambled -> mapped to coded_bits / bits_per_symbol symbols = slots x 90 symbols
 """
 
@@ -48,9 +48,10 @@ class Modcod:
     rs_nsym: int
     rs_codewords: int
     short_frame: bool
-    column_order: tuple[int, ...] = ()
-    """8PSK bit interleaver: the codeword is written column-wise into ``bits_per_symbol`` columns
-    and read row-wise, column ``column_order[i]`` giving bit ``i`` of each symbol (empty: none)."""
+    bit_levels: tuple[int, ...] = ()
+    """8PSK bit interleaver (``chaincast.fec.framecodec.interleave_bits``): the codeword is cut into
+    ``len(bit_levels)`` equal segments, segment ``j`` going to bit ``bit_levels[j]`` of the
+    symbols (each bit level takes its segments in codeword order); empty: none."""
 
     @property
     def slots(self) -> int:
@@ -89,17 +90,36 @@ class Modcod:
         return 8 * self.data_bytes / self.payload_symbols
 
 
+def column_levels(order: tuple[int, ...]) -> tuple[int, ...]:
+    """``bit_levels`` of the plain column interleaver (codeword written column-wise into
+    ``len(order)`` columns, read row-wise, column ``order[i]`` giving bit ``i`` of each symbol)."""
+    levels = [0] * len(order)
+    for bit, column in enumerate(order):
+        levels[column] = bit
+    return tuple(levels)
+
+
 LDPC_RS_NSYM = 4
 """Parity bytes per RS codeword behind the LDPC codes: corrects 2 bytes per codeword (a safety net
 for the few bits a non-converged LDPC frame leaves; 1.6% of the rate, DVB-S2's BCH costs 0.6%)."""
 
-# QPSK and 8PSK LDPC MODCODs: pls id, bits per symbol, code rate, 8PSK column order. The 8PSK
-# column order puts the weak bit of Gray 8PSK (b2) on the middle third of the codeword (degree-3
-# information bits and parity) and the strong bits on the high-degree information bits and the
-# rest of the parity. Measured (tests/bench/ldpc_fer.py --bits-per-symbol 3 --order ..., 64 frames):
-# 8PSK 3/5 at 5.8 dB, orders 201 / 021 / 012 / 102 decode all frames (17.7 / 18.0 / 30.6 / 30.7
-# mean iterations), 210 and 120 (b2 on the degree-12 bits) none; 2/3 at 6.45 dB: 14 / 18 / 64 / 64
-# frame errors of 64 for 201 / 021 / 012 / 210.
+# 8PSK bit interleavers. Gray 8PSK's b2 is the weak bit (4 decision boundaries; bit-channel MI at
+# 5.5 dB: b0 0.729, b1 0.728, b2 0.483). Codeword of rate 3/5: [0, n/5) degree-12 information bits,
+# [n/5, 3n/5) degree-3 information bits, [3n/5, n) parity (degree 2).
+# 2/3 (column order 2, 0, 1): b1 <- first third, b2 <- middle third, b0 <- last third, chosen by
+# measurement (tests/bench/ldpc_fer.py, 64 frames; 2/3 at 6.45 dB: 14 / 18 / 64 / 64 frame errors
+# of 64 for orders 201 / 021 / 012 / 210; b2 on the high-degree bits fails).
+# 3/5: the same with b2's third moved n/10 later, i.e. 30 segments: b1 <- [0, n/3) (degree-12 and
+# degree-3 information bits), b2 <- [13n/30, 23n/30) (degree-3 information bits and the first
+# parity), b0 <- the rest. Measured (n = 64800, 3000 frames or 50 errors, 100 iterations): frame
+# errors at Es/N0 5.45 / 5.50 / 5.55 dB: column order 201 63/192, 57/512, 42/3000; this 44/3000,
+# 1/3000, 0/3000. Shifts of 2/30, 4/30 and 6/30 gave 16/3000, 7/3000 and 55/384 at 5.50 dB; b2 with
+# part of the degree-12 bits or spread evenly over all classes (a GA-EXIT model's choice,
+# tests/bench/psk8_mapping_design.py) was worse than the column order (54/384, 64/128 at 5.50 dB).
+PSK8_3_5_LEVELS = (1,) * 10 + (0,) * 3 + (2,) * 10 + (0,) * 7
+PSK8_2_3_LEVELS = column_levels((2, 0, 1))
+
+# QPSK and 8PSK LDPC MODCODs: pls id, bits per symbol, code rate, 8PSK bit levels.
 _LDPC_FAMILY = (
     (2, 2, "1/3", ()),
     (3, 2, "1/2", ()),
@@ -107,12 +127,12 @@ _LDPC_FAMILY = (
     (5, 2, "2/3", ()),
     (6, 2, "3/4", ()),
     (7, 2, "5/6", ()),
-    (8, 3, "3/5", (2, 0, 1)),
-    (9, 3, "2/3", (2, 0, 1)),
+    (8, 3, "3/5", PSK8_3_5_LEVELS),
+    (9, 3, "2/3", PSK8_2_3_LEVELS),
 )
 
 
-def _ldpc_modcod(pls_id: int, bits_per_symbol: int, rate: str, order: tuple[int, ...], short: bool) -> Modcod:
+def _ldpc_modcod(pls_id: int, bits_per_symbol: int, rate: str, levels: tuple[int, ...], short: bool) -> Modcod:
     num, den = (int(x) for x in rate.split("/"))
     n = SHORT_FRAME_BITS if short else NORMAL_FRAME_BITS
     outer_bytes = n * num // den // 8  # whole bytes of the k information bits; the rest are zero
@@ -128,7 +148,7 @@ def _ldpc_modcod(pls_id: int, bits_per_symbol: int, rate: str, order: tuple[int,
         rs_nsym=LDPC_RS_NSYM,
         rs_codewords=codewords,
         short_frame=short,
-        column_order=order,
+        bit_levels=levels,
     )
 
 

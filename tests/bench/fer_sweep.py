@@ -1,7 +1,7 @@
 """FER versus Es/N0 on AWGN for every LDPC MODCOD, to FER 1e-3, and decoder throughput.
 
 For each MODCOD (``chaincast.fec.wire.profile``): LDPC code of its rate and length, its modulation
-and 8PSK column interleaver, exact LLRs; see ``ldpc_fer.py``. Es/N0 starts below DVB-S2's quasi-error-free threshold
+and 8PSK bit interleaver, exact LLRs; see ``ldpc_fer.py``. Es/N0 starts below DVB-S2's quasi-error-free threshold
 (``../shared/REFERENCE.md``; normal frames 0.3 dB below, short frames 0.1 dB below) and rises by
 ``--step`` until a point measures FER <= 1e-3. Decoder: the receiver's settings (``DEFAULT_MAX_ITERATIONS``, the rate's alpha/offset). A point stops
 after 50 frame errors or 20000
@@ -75,7 +75,7 @@ def esn0_at_target(points: list[dict], target: float = TARGET_FER) -> float | No
 def sweep(modcod, step: float, max_frames: int, max_errors: int, max_points: int, seed: int,
           max_iterations: int = DEFAULT_MAX_ITERATIONS) -> dict:
     code = get_code(modcod.code_rate, modcod.coded_bits)
-    bps, order = modcod.bits_per_symbol, modcod.column_order
+    bps, levels = modcod.bits_per_symbol, modcod.bit_levels
     dvb = DVBS2_THRESHOLD_DB[base_name(modcod.name)]
     start = dvb - (0.1 if modcod.short_frame else 0.3)
     rng = np.random.default_rng(seed)
@@ -83,7 +83,7 @@ def sweep(modcod, step: float, max_frames: int, max_errors: int, max_points: int
     for i in range(max_points):
         esn0 = round(start + i * step, 3)
         t0 = time.perf_counter()
-        pt = fer_point(code, esn0, max_frames, max_errors, 32, max_iterations, rng, bps, order)
+        pt = fer_point(code, esn0, max_frames, max_errors, 32, max_iterations, rng, bps, levels)
         pt["wall_s"] = round(time.perf_counter() - t0, 1)
         points.append(pt)
         print(f"  {modcod.name:16s} {esn0:6.2f} dB  {pt['frame_errors']:5d}/{pt['frames']:6d}  FER {pt['fer']:.2e}  "
@@ -92,12 +92,12 @@ def sweep(modcod, step: float, max_frames: int, max_errors: int, max_points: int
             break
     # throughput at threshold + 0.5 dB (early termination) and at a fixed 25 iterations
     info = rng.integers(0, 2, (128, code.k), dtype=np.uint8)
-    llr = awgn_llr(encode(code, info), dvb + 0.5, rng, bps, order)
+    llr = awgn_llr(encode(code, info), dvb + 0.5, rng, bps, levels)
     early = throughput(code, llr, max_iterations, 3)
     fixed = throughput(code, np.zeros_like(llr), 25, 3)
     return {
         "modcod": modcod.name, "code": code.name, "rate": code.rate, "n": code.n, "k": code.k,
-        "bits_per_symbol": bps, "column_order": list(order),
+        "bits_per_symbol": bps, "bit_levels": list(levels),
         "spectral_efficiency": round(modcod.spectral_efficiency, 4),
         "dvbs2_threshold_db": dvb, "shannon_limit_db": SHANNON_LIMIT_DB.get(base_name(modcod.name)),
         "max_iterations": max_iterations, "esn0_at_fer_1e-3_db": esn0_at_target(points), "points": points,

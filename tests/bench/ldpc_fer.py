@@ -4,7 +4,10 @@ QPSK with unit-energy symbols, Gray mapped: each real dimension carries one code
 ``(1 - 2 c) / sqrt(2)`` plus Gaussian noise of variance ``N0 / 2``; the LLR (positive = 0) is
 ``2 * sqrt(2) * y / N0``. 8PSK (``--bits-per-symbol 3``): the codeword goes through the column
 interleaver of ``--order`` (``chaincast.fec.framecodec``), Gray 8PSK, complex noise of variance
-N0, exact LLRs (``chaincast.sdr.psk8``), deinterleaved. Es/N0 in dB is ``-10 log10(N0)``.
+N0, exact LLRs (``chaincast.sdr.psk8``), deinterleaved. ``--levels`` replaces the column
+interleaver by the general one (``chaincast.fec.framecodec.interleave_bits``: one digit per
+codeword segment, the bit of the symbols it goes on), e.g. ``--levels 120`` is ``--order 201`` and
+``--modcod 8psk-3/5`` takes the MODCOD's. Es/N0 in dB is ``-10 log10(N0)``.
 
 For every Es/N0 frames are decoded in batches until ``--errors`` frame errors (decoded information
 bits differ from the sent ones) or ``--frames`` frames. Throughput = information bits / decoder
@@ -30,10 +33,11 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from chaincast.fec.framecodec import deinterleave_columns, interleave_columns  # noqa: E402
+from chaincast.fec.framecodec import deinterleave_bits, interleave_bits  # noqa: E402
 from chaincast.fec.ldpc.codes import get_code  # noqa: E402
 from chaincast.fec.ldpc.decode import DEFAULT_MAX_ITERATIONS, DEFAULT_WIDTH, decode, decoder_parameters  # noqa: E402
 from chaincast.fec.ldpc.encode import encode  # noqa: E402
+from chaincast.fec.wire.profile import column_levels, modcod_by_name  # noqa: E402
 from chaincast.sdr.psk8 import psk8_llr_fast, psk8_map  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,20 +53,20 @@ def qpsk_awgn_llr(codewords: np.ndarray, esn0_db: float, rng: np.random.Generato
 
 
 def awgn_llr(codewords: np.ndarray, esn0_db: float, rng: np.random.Generator, bits_per_symbol: int = 2,
-             order: tuple[int, ...] = ()) -> np.ndarray:
-    """QPSK as ``qpsk_awgn_llr``; 8PSK through the column interleaver ``order`` and back."""
+             levels: tuple[int, ...] = ()) -> np.ndarray:
+    """QPSK as ``qpsk_awgn_llr``; 8PSK through the bit interleaver ``levels`` and back."""
     if bits_per_symbol == 2:
         return qpsk_awgn_llr(codewords, esn0_db, rng)
     n0 = 10.0 ** (-esn0_db / 10.0)
-    sent = interleave_columns(codewords, order)
+    sent = interleave_bits(codewords, levels)
     x = psk8_map(sent.reshape(-1))
     noise = rng.standard_normal((x.size, 2), dtype=np.float32) * np.float32(np.sqrt(n0 / 2.0))
     y = x + (noise[:, 0] + 1j * noise[:, 1]).astype(np.complex64)
     llr = psk8_llr_fast(y, n0).reshape(codewords.shape)
-    return np.ascontiguousarray(deinterleave_columns(llr, order))
+    return np.ascontiguousarray(deinterleave_bits(llr, levels))
 
 
-def fer_point(code, esn0_db, max_frames, max_errors, batch, max_iterations, rng, bits_per_symbol=2, order=(),
+def fer_point(code, esn0_db, max_frames, max_errors, batch, max_iterations, rng, bits_per_symbol=2, levels=(),
               **kw) -> dict:
     frames = errors = not_ok = undetected = 0
     iterations = 0
@@ -70,7 +74,7 @@ def fer_point(code, esn0_db, max_frames, max_errors, batch, max_iterations, rng,
     while frames < max_frames and errors < max_errors:
         size = min(batch, max_frames - frames)
         info = rng.integers(0, 2, (size, code.k), dtype=np.uint8)
-        llr = awgn_llr(encode(code, info), esn0_db, rng, bits_per_symbol, order)
+        llr = awgn_llr(encode(code, info), esn0_db, rng, bits_per_symbol, levels)
         t0 = time.perf_counter()
         result = decode(code, llr, max_iterations=max_iterations, **kw)
         decode_s += time.perf_counter() - t0
@@ -116,24 +120,37 @@ def main(argv=None) -> int:
     p.add_argument("--speed-frames", type=int, default=128)
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--bits-per-symbol", type=int, default=2, choices=[2, 3], help="QPSK (2) or 8PSK (3)")
-    p.add_argument("--order", default="210", help="8PSK column order, e.g. 012 or 210")
+    p.add_argument("--order", default="201", help="8PSK column order, e.g. 012 or 201")
+    p.add_argument("--levels", default=None, help="8PSK bit level of each codeword segment, e.g. 120 (overrides --order)")
+    p.add_argument("--modcod", default=None, help="take rate, n, modulation and interleaver from this MODCOD")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
+    if args.modcod:
+        m = modcod_by_name(args.modcod)
+        args.rate, args.n, args.bits_per_symbol = m.code_rate, m.coded_bits, m.bits_per_symbol
+        levels = m.bit_levels
+    elif args.levels:
+        levels = tuple(int(c) for c in args.levels)
+    else:
+        levels = column_levels(tuple(int(c) for c in args.order))
+    levels = levels if args.bits_per_symbol == 3 else ()
 
     code = get_code(args.rate, args.n)
     args.alpha, args.offset = decoder_parameters(code, args.alpha, args.offset)
     kw = {"alpha": args.alpha, "offset": args.offset, "width": args.width}
     rng = np.random.default_rng(args.seed)
     report = {"code": code.name, "rate": code.rate, "n": code.n, "k": code.k, "z": code.z,
+              "bits_per_symbol": args.bits_per_symbol, "bit_levels": list(levels),
               "decoder": {"max_iterations": args.max_iterations, **kw},
               "machine": platform.processor() or platform.machine(), "points": [], "throughput": {}}
     print(f"{code.name}: k={code.k}, z={code.z}; alpha={args.alpha} offset={args.offset} "
-          f"max_iterations={args.max_iterations} width={args.width}")
+          f"max_iterations={args.max_iterations} width={args.width}"
+          + (f"; 8PSK bit levels {''.join(map(str, levels))}" if levels else ""))
     decode(code, np.zeros((2, code.n), np.float32), max_iterations=1, **kw)  # warm-up
     print(f"{'Es/N0 dB':>9} {'frames':>7} {'errors':>7} {'FER':>9} {'not ok':>7} {'undet.':>7} {'mean it':>8} {'Mbit/s':>7}")
     for esn0 in args.esn0:
         pt = fer_point(code, esn0, args.frames, args.errors, args.batch, args.max_iterations, rng,
-                       args.bits_per_symbol, tuple(int(c) for c in args.order), **kw)
+                       args.bits_per_symbol, levels, **kw)
         report["points"].append(pt)
         print(f"{esn0:9.2f} {pt['frames']:7d} {pt['frame_errors']:7d} {pt['fer']:9.2e} {pt['not_ok']:7d} "
               f"{pt['undetected_errors']:7d} {pt['mean_iterations']:8.1f} {pt['info_mbit_per_s']:7.2f}", flush=True)

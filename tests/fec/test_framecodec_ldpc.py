@@ -5,11 +5,11 @@ import os
 import numpy as np
 import pytest
 
-from chaincast.fec.framecodec import FrameCodec, deinterleave_columns, interleave_columns
+from chaincast.fec.framecodec import FrameCodec, deinterleave_bits, interleave_bits
 from chaincast.fec.ldpc.codes import syndrome
 from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.linkframe import OVERHEAD_BYTES, LinkFrame
-from chaincast.fec.wire.profile import MODCODS, SLOT_SYMBOLS, modcod_on_air
+from chaincast.fec.wire.profile import MODCODS, SLOT_SYMBOLS, column_levels, modcod_on_air
 from chaincast.sdr.psk8 import psk8_llr_fast, psk8_map
 
 LDPC_MODCODS = [m for m in MODCODS.values() if m.inner_code == "ldpc"]
@@ -44,7 +44,7 @@ def test_noiseless_frame_round_trips_in_one_iteration(modcod):
     data = os.urandom(codec.data_bytes)
     bits = codec.encode(data)
     assert bits.shape == (modcod.coded_bits,) and bits.dtype == np.uint8
-    codeword = deinterleave_columns(bits, modcod.column_order)
+    codeword = deinterleave_bits(bits, modcod.bit_levels)
     assert not syndrome(codec.ldpc, codeword[None, :]).any()
     assert not codeword[codec.outer_bits:codec.ldpc.k].any()  # shortened bits are zero
     result = codec.decode(channel_order_llr(bits))
@@ -52,24 +52,53 @@ def test_noiseless_frame_round_trips_in_one_iteration(modcod):
     assert result.iterations == 1 and result.corrected_bytes == 0
 
 
-def test_column_interleaver_reads_rows_of_the_written_columns():
+def test_three_segments_make_the_column_interleaver():
     bits = np.arange(12)
     # columns [0..3], [4..7], [8..11]; order (2, 0, 1): each row gives col2, col0, col1
-    assert interleave_columns(bits, (2, 0, 1)).tolist() == [8, 0, 4, 9, 1, 5, 10, 2, 6, 11, 3, 7]
+    assert column_levels((2, 0, 1)) == (1, 2, 0)
+    assert interleave_bits(bits, column_levels((2, 0, 1))).tolist() == [8, 0, 4, 9, 1, 5, 10, 2, 6, 11, 3, 7]
+    assert interleave_bits(bits, ()) is bits and deinterleave_bits(bits, ()) is bits
+
+
+def test_segments_fill_each_bit_level_in_codeword_order():
+    bits = np.arange(18)  # six segments of 3: levels 2, 0, 1, 2, 1, 0
+    out = interleave_bits(bits, (2, 0, 1, 2, 1, 0)).reshape(-1, 3)
+    assert out[:, 0].tolist() == [3, 4, 5, 15, 16, 17]
+    assert out[:, 1].tolist() == [6, 7, 8, 12, 13, 14]
+    assert out[:, 2].tolist() == [0, 1, 2, 9, 10, 11]
+    with pytest.raises(ValueError):  # level 2 would carry more bits than the others
+        interleave_bits(bits, (2, 0, 1, 2, 2, 0))
+
+
+@pytest.mark.parametrize("modcod", [m for m in LDPC_MODCODS if m.bits_per_symbol == 3], ids=lambda m: m.name)
+def test_8psk_interleaver_is_a_permutation_and_deinterleaving_inverts_it(modcod):
+    n = modcod.coded_bits
+    index = interleave_bits(np.arange(n), modcod.bit_levels)
+    assert np.array_equal(np.sort(index), np.arange(n))
     rng = np.random.default_rng(1)
-    batch = rng.normal(size=(3, 64800)).astype(np.float32)
-    for order in ((0, 1, 2), (2, 0, 1), (1, 2, 0)):
-        assert np.array_equal(deinterleave_columns(interleave_columns(batch, order), order), batch)
-    assert interleave_columns(bits, ()) is bits
+    batch = rng.normal(size=(3, n)).astype(np.float32)
+    assert np.array_equal(deinterleave_bits(interleave_bits(batch, modcod.bit_levels), modcod.bit_levels), batch)
+    assert np.array_equal(interleave_bits(deinterleave_bits(batch, modcod.bit_levels), modcod.bit_levels), batch)
 
 
-def test_8psk_frame_decodes_through_awgn_with_exact_llrs():
-    modcod = MODCODS["8psk-3/5-short"]
+@pytest.mark.parametrize("name", ["8psk-3/5", "8psk-3/5-short"])
+def test_8psk_3_5_puts_a_window_of_the_codeword_on_the_weak_bit(name):
+    n = MODCODS[name].coded_bits
+    symbols = interleave_bits(np.arange(n), MODCODS[name].bit_levels).reshape(-1, 3)
+    assert np.array_equal(symbols[:, 1], np.arange(n // 3))  # b1: degree-12 and degree-3 information bits
+    assert np.array_equal(symbols[:, 2], np.arange(13 * n // 30, 23 * n // 30))  # b2, the weak bit
+    assert np.array_equal(symbols[:, 0], np.r_[n // 3 : 13 * n // 30, 23 * n // 30 : n])
+
+
+@pytest.mark.parametrize("name", ["8psk-3/5-short", "8psk-2/3-short"])
+def test_8psk_frame_decodes_through_awgn_with_exact_llrs(name):
+    modcod = MODCODS[name]
     codec = FrameCodec(modcod)
     rng = np.random.default_rng(7)
     data = os.urandom(codec.data_bytes)
     x = psk8_map(codec.encode(data))
-    n0 = 10 ** (-6.5 / 10)  # ~0.8 dB above where this short code's waterfall ends
+    esn0_db = {"3/5": 6.5, "2/3": 7.4}[modcod.code_rate]  # ~0.7 dB above where the short code's waterfall ends
+    n0 = 10 ** (-esn0_db / 10)
     y = x + (rng.normal(0, np.sqrt(n0 / 2), x.size) + 1j * rng.normal(0, np.sqrt(n0 / 2), x.size)).astype(np.complex64)
     result = codec.decode(psk8_llr_fast(y, n0))
     assert result.ok and result.inner_ok and result.data == data and result.iterations > 1
