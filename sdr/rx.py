@@ -6,7 +6,7 @@ how the caller chunks the stream (``process`` only buffers up to one block):
 1. DC removal: subtract an exponentially smoothed per-block mean.
 2. Coarse carrier offset, feed-forward: periodogram of x^4 (QPSK, pi/2-BPSK and the pilots all
    map to -1 under the 4th power, so the whole frame gives a line at 4*cfo; Mengali & D'Andrea
-   ch. 3.5), Hann window, averaged across blocks with forgetting factor, quadratic peak
+   ch. 3.5) of the search window's band over the last >= 6827 symbols, Hann window, averaged across blocks with forgetting factor, quadratic peak
    interpolation on the log spectrum. The estimate is adopted only when the line stands out
    (noise-only stretches keep the last frequency). NCO with continuous phase across blocks.
    Optional scan (``search_hz``) for offsets beyond the line's range: the search window steps
@@ -45,6 +45,7 @@ from chaincast.sdr.rrc import matched_filter_taps
 
 _MAX_FRAME_SYMBOLS = max(pf.frame_symbols(m.slots, True) for m in MODCODS.values())
 _PEAK_HALF_WINDOW = 32
+_KEEP_SYMBOLS = _MAX_FRAME_SYMBOLS + 4 * _PEAK_HALF_WINDOW + 256  # symbols a pending frame or search may still need
 _SOF_FFT = 512
 _HDR_FFT = 2048
 _PLS_FREQ_OFFSETS = np.arange(-6, 7) / 2048.0
@@ -143,6 +144,7 @@ class Demodulator:
         step = 1.8 * self.max_cfo_hz
         n_side = int(np.ceil(max(self.search_hz - self.max_cfo_hz, 0.0) / step))
         self._search_grid = [0.0] + [sign * k * step for k in range(1, n_side + 1) for sign in (1, -1)]
+        self._scanning = len(self._search_grid) > 1
         self._search_dwell_blocks = max(1, int(np.ceil(search_dwell_s * self.sample_rate_hz / block_samples)))
         self._mf = matched_filter_taps(self.sps, rolloff, mf_span_symbols).astype(np.float64)
         self._mf_delay = (self._mf.size - 1) // 2
@@ -216,7 +218,7 @@ class Demodulator:
         """A frame not yet returned started at most this many input samples before the end of the
         input fed so far (one longest frame, the sync search's look-ahead, and the blocks that
         the filters, the timing loop and the buffering hold back)."""
-        return int((_MAX_FRAME_SYMBOLS + 4 * _PEAK_HALF_WINDOW + 256) * self.sps) + 4 * self.block_samples
+        return int(_KEEP_SYMBOLS * self.sps) + 4 * self.block_samples
 
     # ------------------------------------------------------------------ streaming API
     def process(self, iq: np.ndarray) -> list[PLFrame]:
@@ -366,7 +368,7 @@ class Demodulator:
         if self._afc_locked():  # frames steer the NCO (data-aided, far more accurate than the line)
             self._spec = None  # and the average starts afresh if they stop
             self._search_blocks = 0
-            if len(self._search_grid) > 1:
+            if self._scanning:
                 self._search_centre = self._cfo_hz
             return
         if len(self._ring) < self._line_blocks:
@@ -398,12 +400,12 @@ class Demodulator:
         kk = k if k < n // 2 else k - n
         self._cfo_hz = self._search_centre + float((kk + np.clip(delta, -0.5, 0.5)) * self.sample_rate_hz / n / 4.0)
         self._search_blocks = 0
-        if len(self._search_grid) > 1:
+        if self._scanning:
             self._search_centre = self._cfo_hz
 
     def _next_search_centre(self) -> None:
         """Scan: after a dwell without a line (and no frames), move the search window on."""
-        if len(self._search_grid) == 1:
+        if not self._scanning:
             return
         self._search_blocks += 1
         if self._search_blocks < self._search_dwell_blocks or self._n_blocks - self._last_frame_block <= 3:
@@ -637,7 +639,7 @@ class Demodulator:
         keep_from = self._search_next - _PEAK_HALF_WINDOW - 2
         if self._pending:
             keep_from = min(keep_from, min(p[0] for p in self._pending))
-        keep_from = max(keep_from, end - _MAX_FRAME_SYMBOLS - 4 * _PEAK_HALF_WINDOW - 256, self._sym_start)
+        keep_from = max(keep_from, end - _KEEP_SYMBOLS, self._sym_start)
         cut = keep_from - self._sym_start
         if cut > 0:
             self._sym = self._sym[cut:].copy()
