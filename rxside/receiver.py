@@ -8,10 +8,9 @@ flush (``ChainDelivery.checkpoint``) before objects are marked durable in the st
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import time
 
 import numpy as np
 
