@@ -5,6 +5,10 @@
 1. sample-clock offset: resampling by ``ratio = 1 + clock_ppm * 1e-6`` output samples per input
    sample (the receiver ADC runs ``clock_ppm`` fast), 32-tap Kaiser-windowed sinc evaluated at
    the exact fractional position (error < -50 dB for |f| < 0.35 cycles/sample);
+1b. blockage: bursts of ``blank_s`` during which the signal is absent (an obstruction, a passing
+   truck, heavy rain), a fraction ``blank_fraction`` of the time: exponential gaps of mean
+   ``blank_s * (1 - f) / f`` between them, drawn from their own generator on the absolute output
+   timeline; the noise and everything after the signal stays;
 2. carrier offset and linear drift, phase 2*pi*(cfo_hz*t + cfo_drift_hz_per_s*t^2/2) on the
    absolute output sample time t = n/fs (continuous across chunks);
 3. Wiener phase noise, increments N(0, 2*pi*linewidth/fs) per sample (Mengali & D'Andrea 2.4);
@@ -16,7 +20,7 @@
 7. AWGN of power ``sps / 10^(esn0_db/10)`` per sample, i.e. defined over the whole sample
    bandwidth for a unit-power input (Es/N0 = sps * P_signal / P_noise).
 
-Determinism: stages 1, 2 and 4-6 depend only on absolute sample indices; stages 3 and 7 draw
+Determinism: stages 1, 2 and 4-6 depend only on absolute sample indices; stages 1b, 3 and 7 draw
 from their own generators (spawned from ``seed``) one value per output sample in order, so the
 same seed gives the same output for any chunking (NumPy's ``standard_normal`` consumes the bit
 stream per value; the chunking test checks this).
@@ -38,7 +42,8 @@ class Channel:
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, esn0_db: float | None, cfo_hz: float = 0.0,
                  cfo_drift_hz_per_s: float = 0.0, clock_ppm: float = 0.0, phase_noise_linewidth_hz: float = 0.0,
                  iq_gain_db: float = 0.0, iq_phase_deg: float = 0.0, dc_offset: complex = 0j, seed: int = 0,
-                 interference: np.ndarray | None = None, interference_db: float = -12.0):
+                 interference: np.ndarray | None = None, interference_db: float = -12.0,
+                 blank_fraction: float = 0.0, blank_s: float = 0.02):
         self.sample_rate_hz = float(sample_rate_hz)
         self.symbol_rate_hz = float(symbol_rate_hz)
         self.esn0_db = esn0_db
@@ -60,9 +65,16 @@ class Channel:
             if power > 0:
                 self.interference_power = 10.0 ** (float(interference_db) / 10.0)
                 self.interference = (x * np.sqrt(self.interference_power / power)).astype(np.complex64)
-        pn_ss, noise_ss = np.random.SeedSequence(seed).spawn(2)
+        pn_ss, noise_ss, blank_ss = np.random.SeedSequence(seed).spawn(3)  # the first two as before blanking existed
         self._pn_rng = np.random.default_rng(pn_ss)
         self._noise_rng = np.random.default_rng(noise_ss)
+        if not 0.0 <= blank_fraction < 1.0 or blank_s <= 0:
+            raise ValueError("blank_fraction must be in [0, 1) and blank_s positive")
+        self.blank_fraction = float(blank_fraction)
+        self._blank_len = int(round(blank_s * self.sample_rate_hz))
+        self._blank_rng = np.random.default_rng(blank_ss)
+        self._bursts: list[tuple[int, int]] = []  # (start, end) output samples, not yet wholly passed
+        self._next_burst = self._burst_gap()
         self._step = 1.0 / (1.0 + self.clock_ppm * 1e-6)  # input samples per output sample
         self._offset = _RESAMPLER_TAPS / 2.0  # centre the sinc: y[m] = x(m * step)
         self._table = windowed_sinc_table(_RESAMPLER_TAPS, _RESAMPLER_OVERSAMPLE)
@@ -87,6 +99,23 @@ class Channel:
         self._hist = buf[buf.size - keep:].copy()
         return out
 
+    def _burst_gap(self) -> int:
+        if self.blank_fraction == 0.0:
+            return 2**62
+        mean = self._blank_len * (1.0 - self.blank_fraction) / self.blank_fraction
+        return int(self._blank_rng.exponential(mean))
+
+    def _blocked(self, n0: int, n: int) -> np.ndarray:
+        """bool[n]: output samples n0 .. n0+n-1 that fall in a blockage burst."""
+        while self._next_burst < n0 + n:
+            self._bursts.append((self._next_burst, self._next_burst + self._blank_len))
+            self._next_burst += self._blank_len + self._burst_gap()
+        mask = np.zeros(n, bool)
+        for start, end in self._bursts:
+            mask[max(start - n0, 0):max(min(end - n0, n), 0)] = True
+        self._bursts = [(s, e) for s, e in self._bursts if e > n0 + n]
+        return mask
+
     def process(self, iq: np.ndarray, _final: bool = False) -> np.ndarray:
         """iq complex64[n] -> complex64[m]; m == n without clock offset, else about n*ratio."""
         x = self._resample(np.asarray(iq, dtype=np.complex64).reshape(-1), _final)
@@ -95,6 +124,8 @@ class Channel:
         self._n_out += n
         if n == 0:
             return np.zeros(0, dtype=np.complex64)
+        if self.blank_fraction:
+            x = np.where(self._blocked(n0, n), np.complex64(0), x)
         t = (n0 + np.arange(n, dtype=np.float64)) / self.sample_rate_hz
         phase = 2 * np.pi * (self.cfo_hz * t + 0.5 * self.cfo_drift_hz_per_s * t * t)
         if self.phase_noise_linewidth_hz > 0:

@@ -168,6 +168,9 @@ def channel_command(argv: list[str]) -> int:
     p.add_argument("--interference-rate", type=float, help="sample rate of --interference in Hz")
     p.add_argument("--interference-db", type=float, default=-12.0, help="its power relative to the signal's (default -12)")
     p.add_argument("--datatype", default="cu8", choices=["cu8", "cf32_le"], help="cu8: RTL-SDR style 8-bit output (default)")
+    p.add_argument("--blank-fraction", type=float, default=0.0,
+                   help="fraction of the time the signal is blocked (noise only), in bursts of --blank-ms")
+    p.add_argument("--blank-ms", type=float, default=20.0, help="length of each blockage burst (default 20 ms)")
     p.add_argument("--adc-rms-lsb", type=float, default=40.0,
                    help="cu8 only: code RMS of signal + noise, i.e. the dongle's gain (default 40; above about 60 it clips)")
     p.add_argument("--seed", type=int, default=1)
@@ -176,6 +179,8 @@ def channel_command(argv: list[str]) -> int:
         p.error("--interference needs --interference-rate")
     if not args.adc_rms_lsb > 0:
         p.error("--adc-rms-lsb must be positive")
+    if not (0 <= args.blank_fraction < 1 and args.blank_ms > 0):
+        p.error("--blank-fraction must be in [0, 1) and --blank-ms positive")
     info = read_sigmf_info(args.input)
     interference = None
     if args.interference:
@@ -195,6 +200,8 @@ def channel_command(argv: list[str]) -> int:
         seed=args.seed,
         interference=interference,
         interference_db=args.interference_db,
+        blank_fraction=args.blank_fraction,
+        blank_s=args.blank_ms / 1000,
     )
     samples, meta_path = pass_through_channel(args.input, args.output, channel, args.datatype, args.adc_rms_lsb)
     print(f"{samples} samples at Es/N0 {args.esn0_db} dB -> {meta_path}")

@@ -76,3 +76,19 @@ def test_interference_is_added_at_its_relative_power_and_looped_by_absolute_samp
     assert abs(np.mean(period)) < 1e-4  # its DC is removed
     assert np.allclose(out[:1000], out[1000:2000]) and np.allclose(out[:500], out[2000:])
     assert ch.interference_power == pytest.approx(10 ** -1.2)
+
+
+def test_blockage_blanks_the_signal_in_bursts_for_the_asked_fraction_of_time_whatever_the_chunking():
+    fs = 2.4e6
+    ones = np.ones(int(10 * fs), np.complex64)  # 10 s of a constant carrier, no noise
+    whole = Channel(fs, 1e6, None, blank_fraction=0.3, blank_s=0.02, seed=4).process(ones)
+    ch = Channel(fs, 1e6, None, blank_fraction=0.3, blank_s=0.02, seed=4)
+    chunked = np.concatenate([ch.process(ones[i:i + 100_000]) for i in range(0, ones.size, 100_000)])
+    assert np.array_equal(whole, chunked)
+    blocked = whole == 0
+    assert 0.25 < blocked.mean() < 0.35
+    edges = np.flatnonzero(np.diff(blocked.astype(np.int8)))
+    runs = np.diff(edges)[(0 if blocked[edges[0] + 1] else 1)::2]  # lengths of the blocked runs
+    assert np.median(runs) == round(0.02 * fs)  # 20 ms bursts (two may merge)
+    noisy = Channel(fs, 1e6, 10.0, blank_fraction=0.3, seed=4).process(ones)
+    assert np.all(np.abs(noisy[blocked]) > 0)  # the noise stays
