@@ -47,7 +47,7 @@ class StoreError(Exception):
 
 
 class ReceiverStore:
-    """``ReceiverStore(path)``; changes become durable at ``commit()``."""
+    """``ReceiverStore(path, chain)``: the state file of one chain; changes become durable at ``commit()``."""
 
     def __init__(self, path: str | Path, chain: str):
         self.path = Path(path)
