@@ -65,6 +65,15 @@ class FountainEncoder:
         return [EncodedSymbol(int.from_bytes(p[:_PAYLOAD_ID_BYTES], "big"), bytes(p[_PAYLOAD_ID_BYTES:])) for p in chosen]
 
 
+def pass_of_symbol(symbol_id: int, k: int) -> int:
+    """The carousel pass that sends ``symbol_id`` (see ``FountainEncoder.pass_symbols``): pass 0 the
+    K source symbols and the first h repair symbols, pass p >= 1 the next K + h repair symbols
+    (RaptorQ numbers repair symbols from K on; one source block)."""
+    esi = symbol_id & 0xFFFFFF
+    h = repair_overhead(k)
+    return 0 if esi < k + h else 1 + (esi - k - h) // (k + h)
+
+
 def _esi(packet: bytes) -> int:
     return int.from_bytes(packet[1:_PAYLOAD_ID_BYTES], "big")
 
@@ -81,6 +90,11 @@ class FountainDecoder:
     @property
     def symbols_received(self) -> int:
         return len(self._seen)
+
+    def passes_heard(self) -> set[int]:
+        """The carousel passes the symbols received so far come from."""
+        k = source_symbol_count(self.transfer_length, self.symbol_size)
+        return {pass_of_symbol(symbol_id, k) for symbol_id in self._seen}
 
     def add(self, symbol_id: int, data: bytes) -> bytes | None:
         if len(data) != self.symbol_size or symbol_id in self._seen:

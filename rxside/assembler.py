@@ -25,6 +25,7 @@ class AssemblerStats:
     packets_duplicate: int = 0  # for objects already complete
     objects_evicted: int = 0
     objects_resumed: int = 0  # decoders restarted from stored symbols
+    objects_combined: int = 0  # rebuilt from the symbols of two passes or more (one alone had not sufficed)
 
 
 class ObjectAssembler:
@@ -76,7 +77,7 @@ class ObjectAssembler:
         return decoder, None
 
     def _finish(self, key: tuple[int, bytes], transfer: bytes) -> BroadcastObject | None:
-        del self._decoders[key]
+        decoder = self._decoders.pop(key)
         try:
             obj = BroadcastObject.decode(*key, transfer)
         except WireError:
@@ -86,6 +87,7 @@ class ObjectAssembler:
             return None
         self._complete.add(key)
         self.stats.objects_complete += 1
+        self.stats.objects_combined += len(decoder.passes_heard()) > 1
         if self.store is not None:
             self.store.object_complete(*key, obj.payload)
         return obj

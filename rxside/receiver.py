@@ -39,6 +39,7 @@ class ReceiveReport:
     packets_bad: int
     payload_efficiency: float | None  # object-data bytes / link-frame data bytes, over the frames that checked
     objects_complete: int
+    objects_combined: int  # rebuilt from symbols of two carousel passes or more
     objects_corrupt: int
     blocks_validated: int
     blocks_rejected: int
@@ -161,6 +162,7 @@ class Receiver:
             packets_bad=link.packets_bad,
             payload_efficiency=round(link.symbol_bytes / link.data_bytes, 4) if link.data_bytes else None,
             objects_complete=asm.objects_complete,
+            objects_combined=asm.objects_combined,
             objects_corrupt=asm.objects_corrupt,
             blocks_validated=dlv.blocks_validated,
             blocks_rejected=dlv.blocks_rejected,

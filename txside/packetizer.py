@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterable, Iterator
 
 from chaincast.fec.fountain import FountainEncoder, choose_symbol_size
@@ -10,6 +11,9 @@ from chaincast.fec.wire import linkframe, packet
 from chaincast.fec.wire.linkframe import LinkFrame
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.fec.wire.packet import Packet
+
+
+SPREAD_WINDOW = 256  # objects whose symbols are interleaved within a pass
 
 
 def block_object(raw_block: bytes) -> BroadcastObject:
@@ -40,16 +44,25 @@ class Packetizer:
         return len(self._objects)
 
     def pass_packets(self, pass_index: int) -> Iterator[bytes]:
-        for obj, encoder in self._objects:
-            for symbol in encoder.pass_symbols(pass_index):
-                yield Packet(
-                    object_type=obj.object_type,
-                    object_id=obj.object_id,
-                    transfer_length=encoder.transfer_length,
-                    symbol_size=encoder.symbol_size,
-                    symbol_id=symbol.symbol_id,
-                    symbol=symbol.data,
-                ).pack()
+        """The packets of carousel pass ``pass_index``. The symbols of each ``SPREAD_WINDOW``
+        consecutive objects go out round-robin (one symbol of each object in turn), so that a
+        blockage of a few frames costs every object a symbol or two rather than the whole pass of
+        it; the window bounds how many objects a receiver has in progress at once."""
+        for first in range(0, len(self._objects), SPREAD_WINDOW):
+            turns = [(obj, encoder, deque(encoder.pass_symbols(pass_index)))
+                     for obj, encoder in self._objects[first:first + SPREAD_WINDOW]]
+            while turns:
+                for obj, encoder, symbols in turns:
+                    symbol = symbols.popleft()
+                    yield Packet(
+                        object_type=obj.object_type,
+                        object_id=obj.object_id,
+                        transfer_length=encoder.transfer_length,
+                        symbol_size=encoder.symbol_size,
+                        symbol_id=symbol.symbol_id,
+                        symbol=symbol.data,
+                    ).pack()
+                turns = [turn for turn in turns if turn[2]]
 
 
 def link_frames(packets: Iterable[bytes], data_bytes: int) -> Iterator[bytes]:

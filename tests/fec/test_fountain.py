@@ -1,6 +1,6 @@
 import os
 
-from chaincast.fec.fountain import FountainDecoder, FountainEncoder, choose_symbol_size
+from chaincast.fec.fountain import FountainDecoder, FountainEncoder, choose_symbol_size, pass_of_symbol
 
 
 def test_symbol_size_is_aligned_and_bounded():
@@ -35,3 +35,10 @@ def test_decoder_ignores_wrong_sized_and_repeated_symbols():
     dec.add(first.symbol_id, first.data)
     dec.add(first.symbol_id, first.data)
     assert dec.symbols_received == 1
+
+
+def test_pass_of_symbol_names_the_pass_that_sent_it():
+    for size, symbol_size in ((200, 208), (5000, 1000), (100_000, 1000)):
+        enc = FountainEncoder(os.urandom(size), symbol_size)
+        for p in range(4):
+            assert {pass_of_symbol(s.symbol_id, enc.k) for s in enc.pass_symbols(p)} == {p}

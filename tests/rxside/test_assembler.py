@@ -41,3 +41,14 @@ def test_packets_disagreeing_on_object_size_are_counted_and_skipped():
     asm = ObjectAssembler()
     asm.add(first)
     assert asm.add(liar) is None and asm.stats.packets_inconsistent == 1
+
+
+def test_an_object_only_complete_by_combining_two_passes_is_rebuilt():
+    """Issue 5: half of pass 0 and half of pass 1 arrive; neither alone is enough."""
+    obj = BroadcastObject(ObjectType.BLOCK, os.urandom(32), os.urandom(20_000))
+    first, second = packets_of(obj, 1024, pass_index=0)[::2], packets_of(obj, 1024, pass_index=1)[1::2]
+    assert all(ObjectAssembler().add(p) is None for p in first)
+    assert all(ObjectAssembler().add(p) is None for p in second)
+    asm = ObjectAssembler()
+    done = [o for o in map(asm.add, first + second) if o is not None]
+    assert done == [obj] and asm.stats.objects_combined == 1
