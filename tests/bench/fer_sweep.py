@@ -1,11 +1,11 @@
 """FER versus Es/N0 on AWGN for every LDPC MODCOD, to FER 1e-3, and decoder throughput.
 
 For each MODCOD (``chaincast.fec.wire.profile``): LDPC code of its rate and length, its modulation
-and 8PSK bit interleaver, exact LLRs; see ``ldpc_fer.py``. Es/N0 starts below DVB-S2's quasi-error-free threshold
-(``../shared/REFERENCE.md``; normal frames 0.3 dB below, short frames 0.1 dB below) and rises by
-``--step`` until a point measures FER <= 1e-3. Decoder: the receiver's settings (``DEFAULT_MAX_ITERATIONS``, the rate's alpha/offset). A point stops
-after 50 frame errors or 20000
-frames. "Es/N0 at FER 1e-3" is interpolated linearly in log10(FER) between the two points that
+and 8PSK bit interleaver, exact LLRs; see ``ldpc_fer.py``. Es/N0 starts below DVB-S2's
+quasi-error-free threshold (``../shared/REFERENCE.md``; normal frames 0.3 dB below, short frames
+0.1 dB below) and rises by ``--step`` until a point measures FER <= 1e-3. Decoder: the receiver's
+settings (``DEFAULT_MAX_ITERATIONS``, the rate's alpha/offset). A point stops after 50 frame
+errors or 20000 frames. "Es/N0 at FER 1e-3" is interpolated linearly in log10(FER) between the two points that
 bracket 1e-3.
 
 Throughput (one core): information Mbit/s decoding 128 frames in batches of 32 at the DVB-S2
