@@ -201,3 +201,13 @@ def test_sanitise_examples():
     assert sanitise_name("a\u202eb.txt") == "a_b.txt"
     long = sanitise_name("y" * 500 + ".tar.gz")
     assert long.endswith(".gz") and len(long.encode()) <= MAX_NAME_BYTES
+
+
+@pytest.mark.parametrize("content_type", ["text/plain\r\nX-Injected: 1", "caf\u00e9/latte", "a\x00b", "t" * (MAX_CONTENT_TYPE_BYTES + 1)])
+def test_content_type_must_be_short_printable_ascii(content_type):
+    with pytest.raises(WireError):
+        EnvelopeBody(EnvelopeKind.FILE, "a.bin", content_type, 0, b"")
+    encoded = content_type.encode("utf-8")[:255]
+    raw = bytes([1, 1, 5, len(encoded)]) + struct.pack(">QI", 0, 0) + b"a.bin" + encoded + SIG
+    with pytest.raises(WireError):
+        Envelope.unpack(raw)
