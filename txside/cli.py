@@ -122,15 +122,16 @@ def tx_command(argv: list[str]) -> int:
     if profile.sample_rate_hz < (1 + profile.rolloff) * profile.symbol_rate_hz:
         p.error(f"--sample-rate must be at least (1 + roll-off) x --symbol-rate = {(1 + profile.rolloff) * profile.symbol_rate_hz:g} Hz")
     envelopes = signed_envelopes(files, args.message, args.key, args.save_envelope)
-    envelopes += [read_envelope(path) for path in args.send_envelope]
     if not args.out:
         print(f"{len(envelopes)} files and messages signed -> {args.save_envelope}")
         return 0
+    envelopes += [read_envelope(path) for path in args.send_envelope]
     blocks = check_chain(args.source, args.chain) if args.source else []
     stats = write_broadcast(blocks, profile, args.out, passes=args.passes, datatype=args.datatype,
                             frequency_hz=args.frequency, pad_s=args.pad_s, objects=[envelope_object(e) for e in envelopes])
     print(
-        f"{stats['blocks']} blocks, {len(envelopes)} files and messages, {stats['frames']} frames, {stats['passes']} passes -> {stats['meta']} "
+        f"{stats['blocks']} blocks, " + (f"{len(envelopes)} files and messages, " if envelopes else "")
+        + f"{stats['frames']} frames, {stats['passes']} passes -> {stats['meta']} "
         f"({stats['air_s']:.2f} s of air time, written at {stats['realtime_factor']:.1f}x real time)"
     )
     return 0
