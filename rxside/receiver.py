@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from chaincast.fec.wire.bundle import unpack_bundle
+from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.rxside.assembler import ObjectAssembler
 from chaincast.rxside.inbox import Inbox
@@ -84,6 +86,8 @@ class Receiver:
         self._esn0: list[float] = []
         self._cfo: list[float] = []
         self.blocks_bad_id = 0
+        self.bundles_malformed = 0
+        self._bundle_waiting: dict[tuple[int, bytes], set[bytes]] = {}  # bundle -> its blocks waiting for a parent
         self.objects_redelivered = 0
         self._given: list[tuple[int, bytes]] = []  # handed to the node since its last flush
         self._last_checkpoint = time.monotonic()
@@ -137,14 +141,18 @@ class Receiver:
                 self._deliver(obj)
 
     def _deliver(self, obj: BroadcastObject) -> None:
+        key = (obj.object_type, obj.object_id)
         if obj.object_type == ObjectType.FILE and self.inbox is not None:
             if self.inbox.accept(obj.object_id, obj.payload):
-                self._given.append((obj.object_type, obj.object_id))  # saved and flushed, or dropped for good
+                self._given.append(key)  # saved and flushed, or dropped for good
             else:
                 self.assembler.reopen(obj.object_type, obj.object_id)
             return
+        if obj.object_type == ObjectType.BLOCK_BUNDLE:
+            self._deliver_bundle(key, obj.payload)
+            return
         if obj.object_type != ObjectType.BLOCK:
-            self._given.append((obj.object_type, obj.object_id))
+            self._given.append(key)
             return
         if block_hash(obj.payload) != obj.object_id:  # the id must be what the header hashes to
             self.blocks_bad_id += 1
@@ -152,11 +160,40 @@ class Receiver:
         else:
             outcome = self.delivery.submit(obj.payload)
             if outcome == "duplicate":
-                self._given.append((obj.object_type, obj.object_id))
-            self._given += [(ObjectType.BLOCK, h) for h in self.delivery.take_connected()]
+                self._given.append(key)
+            self._take_connected()
             if outcome != "rejected":
                 return  # "waiting" stays pending in the store: handed over again after a restart
         self.assembler.reopen(obj.object_type, obj.object_id)
+
+    def _deliver_bundle(self, key: tuple[int, bytes], payload: bytes) -> None:
+        """Each block of a bundle is submitted on its own; the bundle is done (durable after the
+        next flush) once none of its blocks waits for a parent. A malformed bundle whose digest
+        matched came so from the broadcaster: counted and dropped, not rebuilt again."""
+        try:
+            blocks = unpack_bundle(payload)
+        except WireError:
+            self.bundles_malformed += 1
+            self._given.append(key)
+            return
+        waiting = set()
+        for raw in blocks:
+            if self.delivery.submit(raw) == "waiting":
+                waiting.add(block_hash(raw))
+        if waiting:
+            self._bundle_waiting[key] = waiting
+        else:
+            self._given.append(key)
+        self._take_connected()
+
+    def _take_connected(self) -> None:
+        for h in self.delivery.take_connected():
+            self._given.append((ObjectType.BLOCK, h))
+            for key, waiting in list(self._bundle_waiting.items()):
+                waiting.discard(h)
+                if not waiting:
+                    del self._bundle_waiting[key]
+                    self._given.append(key)
 
     def report(self) -> ReceiveReport:
         demod, link, asm, dlv = self.demodulator.stats, self.link.stats, self.assembler.stats, self.delivery.stats
@@ -176,7 +213,7 @@ class Receiver:
             payload_efficiency=round(link.symbol_bytes / link.data_bytes, 4) if link.data_bytes else None,
             objects_complete=asm.objects_complete,
             objects_combined=asm.objects_combined,
-            objects_corrupt=asm.objects_corrupt,
+            objects_corrupt=asm.objects_corrupt + self.bundles_malformed,  # digest failed, or a malformed bundle
             blocks_validated=dlv.blocks_validated,
             blocks_rejected=dlv.blocks_rejected,
             blocks_known=dlv.blocks_duplicate,

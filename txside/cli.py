@@ -29,7 +29,7 @@ from chaincast.fec.wire.recording import RecordingInfo
 from chaincast.sdr.channel import Channel, cu8_to_complex
 from chaincast.txside.chaincheck import check_chain
 from chaincast.txside.envelopes import envelope_object, file_envelope, generate_key_file, load_key, message_envelope
-from chaincast.txside.packetizer import Packetizer, block_object, link_frames
+from chaincast.txside.packetizer import BUNDLE_BLOCKS_BELOW, BUNDLE_BYTES, Packetizer, block_objects, link_frames
 from chaincast.txside.recording import SigmfWriter, read_sigmf_chunks, read_sigmf_info
 from chaincast.txside.uplink import Uplink
 
@@ -93,6 +93,9 @@ def tx_command(argv: list[str]) -> int:
     p.add_argument("--datatype", default="cf32_le", choices=["cf32_le", "cu8"])
     p.add_argument("--frequency", type=float, default=None, help="carrier frequency in Hz, recorded as core:frequency")
     p.add_argument("--pad-s", type=float, default=0.002, help="silence before and after the frames, in seconds")
+    p.add_argument("--bundle-bytes", type=int, default=BUNDLE_BYTES,
+                   help=f"bundle runs of blocks under {BUNDLE_BLOCKS_BELOW} bytes into objects of up to this size, so that "
+                        f"packets fill link frames (default {BUNDLE_BYTES}; 0: one object per block)")
     p.add_argument("--send", action="append", default=[], metavar="FILE", help="also send this file, signed with --key (repeatable)")
     p.add_argument("--message", action="append", default=[], metavar="TEXT", help="also send this text message, signed with --key (repeatable)")
     p.add_argument("--key", help="the broadcaster's key file (from 'chaincast tx keygen'), to sign files and messages")
@@ -112,6 +115,8 @@ def tx_command(argv: list[str]) -> int:
         p.error("--source needs --chain")
     if args.passes < 1:
         p.error("--passes must be at least 1")
+    if not (args.bundle_bytes == 0 or 1024 <= args.bundle_bytes <= 16 << 20):
+        p.error("--bundle-bytes must be 0 or between 1024 and 16 MiB")
     profile = Profile(
         name=DEFAULT_PROFILE.name,
         symbol_rate_hz=args.symbol_rate,
@@ -128,7 +133,8 @@ def tx_command(argv: list[str]) -> int:
     envelopes += [read_envelope(path) for path in args.send_envelope]
     blocks = check_chain(args.source, args.chain) if args.source else []
     stats = write_broadcast(blocks, profile, args.out, passes=args.passes, datatype=args.datatype,
-                            frequency_hz=args.frequency, pad_s=args.pad_s, objects=[envelope_object(e) for e in envelopes])
+                            frequency_hz=args.frequency, pad_s=args.pad_s, objects=[envelope_object(e) for e in envelopes],
+                            bundle_bytes=args.bundle_bytes)
     print(
         f"{stats['blocks']} blocks, " + (f"{len(envelopes)} files and messages, " if envelopes else "")
         + f"{stats['frames']} frames, {stats['passes']} passes -> {stats['meta']} "
@@ -138,11 +144,13 @@ def tx_command(argv: list[str]) -> int:
 
 
 def write_broadcast(blocks: list[bytes], profile: Profile, out: str | Path, *, passes: int = 1, datatype: str = "cf32_le",
-                    frequency_hz: float | None = None, pad_s: float = 0.002, objects: Iterable[BroadcastObject] = ()) -> dict:
+                    frequency_hz: float | None = None, pad_s: float = 0.002, objects: Iterable[BroadcastObject] = (),
+                    bundle_bytes: int = BUNDLE_BYTES) -> dict:
     """Blocks, then any other ``objects`` (files and messages: ``txside.envelopes``) -> a SigMF
     recording of ``passes`` carousel passes. Returns counts and timings."""
     uplink = Uplink(profile, modcod_by_name(profile.modcod))
-    packetizer = Packetizer([*(block_object(raw) for raw in blocks), *objects], uplink.data_bytes)
+    bundled = block_objects(blocks, bundle_below=BUNDLE_BLOCKS_BELOW if bundle_bytes > 0 else 0, bundle_bytes=bundle_bytes)
+    packetizer = Packetizer([*bundled, *objects], uplink.data_bytes)
     info = RecordingInfo(profile.sample_rate_hz, datatype, frequency_hz, profile.symbol_rate_hz, profile.name)
     started = time.perf_counter()
     frames = 0
