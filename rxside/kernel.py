@@ -180,6 +180,20 @@ class ChainDelivery:
         entry = chain.block_tree_entries[chain.height]
         return chain.height, str(entry.block_hash)
 
+    def active_height(self) -> int:
+        """Height of the active chain's tip (0: only the genesis block)."""
+        return self.chainman.get_active_chain().height
+
+    def active_hash(self, height: int) -> str:
+        """Display hash of the active chain's block at ``height`` (0 <= height <= ``active_height()``)."""
+        return str(self.chainman.get_active_chain().block_tree_entries[height].block_hash)
+
+    def active_block(self, height: int) -> tuple[str, bytes]:
+        """(display hash, raw bytes) of the active chain's block at ``height``, read back from the
+        datadir: only blocks libbitcoinkernel validated and connected are there (about 80 ms/MB)."""
+        entry = self.chainman.get_active_chain().block_tree_entries[height]
+        return str(entry.block_hash), bytes(self.chainman.blocks[entry])
+
     def take_connected(self) -> list[bytes]:
         """Hashes of the blocks validated since the last call (a block that waited for its parent
         is validated during the parent's ``submit``)."""
