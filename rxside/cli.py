@@ -158,12 +158,12 @@ def rx_command(argv: list[str]) -> int:
             f"{report.duration_s:.2f} s of signal in {wall_s:.2f} s)"
         )
         if sink_stats is not None:
-            print(f"{sink_stats.sink} {sink_stats.sink_target}: {sink_stats.sink_delivered} blocks delivered, "
-                  f"{sink_stats.sink_known} already there, {sink_stats.sink_refused} refused; "
-                  f"holds the chain up to {sink_stats.sink_height}")
+            reached = "not reached" if sink_stats.sink_height is None else f"chain handed over up to {sink_stats.sink_height}"
+            print(f"sink {sink_stats.sink} {sink_stats.sink_target}: {sink_stats.sink_delivered} blocks delivered, "
+                  f"{sink_stats.sink_known} already there, {sink_stats.sink_refused} refused; {reached}")
     if sink_stats is not None and sink_stats.sink_refused:
-        print(f"chaincast rx: warning: {sink_stats.sink_refused} validated blocks refused by the sink "
-              f"(last: {sink_stats.sink_error})", file=sys.stderr)
+        print(f"chaincast rx: warning: the sink refused {sink_stats.sink_refused} blocks libbitcoinkernel validated "
+              f"(first: {sink_stats.sink_first_refusal}); they are offered again on the next run", file=sys.stderr)
     if sink_stats is not None and sink_stats.sink_pending != 0:
         waiting = "its blocks" if sink_stats.sink_pending is None else f"{sink_stats.sink_pending} blocks"
         print(f"chaincast rx: {sink_stats.sink} sink not reached ({sink_stats.sink_error}); {waiting} wait in "

@@ -44,13 +44,14 @@ class SinkUnavailable(Exception):
 class SinkStats:
     sink: str
     sink_target: str  # the node's URL or the folder
-    sink_height: int | None = None  # the sink holds the datadir's active chain up to here (None: never reached)
-    sink_pending: int | None = None  # blocks of the datadir's active chain not yet in the sink (None: unknown)
+    sink_height: int | None = None  # the datadir's active chain is handed over up to here (None: never reached)
+    sink_pending: int | None = None  # blocks of the datadir's active chain not yet handed over (None: unknown)
     sink_delivered: int = 0  # handed over in this run (bitcoind: null or "inconclusive"; folder: written)
     sink_known: int = 0  # the sink had them already (bitcoind: "duplicate"; folder: file present)
-    sink_refused: int = 0  # bitcoind refused a block libbitcoinkernel validated (skipped, counted)
+    sink_refused: int = 0  # bitcoind refused a block libbitcoinkernel validated (skipped; offered again next run)
     sink_retries: int = 0  # failed attempts to reach the sink (each followed by a pause)
-    sink_error: str | None = None  # the last failure or refusal
+    sink_error: str | None = None  # why the sink was last unreachable
+    sink_first_refusal: str | None = None  # the first block refused in this run, and why (its children follow)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -132,7 +133,8 @@ class SinkDelivery:
                 self.sink_stats.sink_known += 1
             else:
                 self.sink_stats.sink_refused += 1
-                self.sink_stats.sink_error = f"block {self._next} {block_hash} refused: {outcome[1]}"
+                if self.sink_stats.sink_first_refusal is None:
+                    self.sink_stats.sink_first_refusal = f"block {self._next} {block_hash}: {outcome[1]}"
             self._last = (self._next, block_hash)
             self.sink_stats.sink_height = self._next
             self._next += 1
@@ -178,10 +180,12 @@ class RpcSink:
     def resume(self, chain: ChainDelivery) -> int:
         """The node's chain and ours agree up to some height (a prefix property: a binary search)."""
         try:
-            node_height = int(self._call("getblockcount"))
+            node_height = self._call("getblockcount")
             genesis = self._call("getblockhash", 0)
         except RpcError as error:
             raise SinkError(f"bitcoind at {self.target}: {error}") from None
+        if not isinstance(node_height, int) or not isinstance(genesis, str):
+            raise SinkError(f"{self.target} does not answer like bitcoind (getblockcount: {str(node_height)[:40]!r})")
         if genesis != chain.active_hash(0):
             raise SinkError(f"bitcoind at {self.target} is on another chain (genesis {genesis}), not --chain {chain.chain}")
         low, high = 0, min(node_height, chain.active_height())
