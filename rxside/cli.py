@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -28,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Receive a chaincast IQ recording and deliver validated blocks.",
         epilog="sinks: every block is validated by libbitcoinkernel into --datadir first; a sink then gets the\n"
                "datadir's validated chain in height order, never a block that failed. --sink rpc: submitblock to a\n"
-               "running bitcoind (cookie: --rpc-cookie, else <datadir>/<chain>/.cookie if present; or --rpc-user and\n"
-               "--rpc-password); --sink folder: raw blocks as DIR/<height>-<hash>.blk. A sink that is down is retried;\n"
+               "running bitcoind (cookie: --rpc-cookie, else DATADIR[/CHAIN]/.cookie, else ~/.bitcoin[/CHAIN]/.cookie;\n"
+               "or --rpc-user and --rpc-password); --sink folder: raw blocks as DIR/<height>-<hash>.blk. A sink that is down is retried;\n"
                "what it could not take stays in the datadir and goes to it on the next run (exit status 75 until then).")
     p.add_argument("input", help="SigMF recording (.sigmf-meta) or raw .cu8/.cf32 file")
     p.add_argument("--chain", required=True, choices=sorted(CHAINS), help="which Bitcoin network the blocks belong to")
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where validated blocks go besides --datadir (default: only there)")
     sink.add_argument("--rpc-url", metavar="URL", help="bitcoind's JSON-RPC server (default: http://127.0.0.1 on the chain's default port, "
                                         "8332 for main, 18443 for regtest)")
-    sink.add_argument("--rpc-cookie", metavar="PATH", help="bitcoind's cookie file (default: <datadir>/<chain>/.cookie if present)")
+    sink.add_argument("--rpc-cookie", metavar="PATH", help="bitcoind's cookie file (default: .cookie in the chain's "
+                                                            "datadir if there, else in ~/.bitcoin's)")
     sink.add_argument("--rpc-user", metavar="USER", help="rpcuser (with --rpc-password, instead of the cookie)")
     sink.add_argument("--rpc-password", metavar="PASSWORD", help="rpcpassword (visible to other local users in the process list: prefer the cookie)")
     sink.add_argument("--out", metavar="DIR", help="the folder for --sink folder")
@@ -82,9 +84,13 @@ def open_sink(p: argparse.ArgumentParser, args: argparse.Namespace, chain_dir) -
         p.error("give --rpc-cookie or --rpc-user/--rpc-password, not both")
     cookie = args.rpc_cookie
     if cookie is None and args.rpc_user is None:
-        cookie = chain_dir / ".cookie"
-        if not cookie.is_file():
-            raise ReceiverError(f"--sink rpc: no {cookie}; give --rpc-cookie PATH or --rpc-user and --rpc-password")
+        # bitcoind writes its cookie in its chain's datadir; ours first, then Bitcoin Core's default one
+        subdir = CHAINS[args.chain][1]
+        candidates = [chain_dir / ".cookie", Path.home() / ".bitcoin" / subdir / ".cookie"]
+        cookie = next((path for path in candidates if path.is_file()), None)
+        if cookie is None:
+            raise ReceiverError(f"--sink rpc: no cookie file at {' or '.join(map(str, candidates))}; "
+                                f"give --rpc-cookie PATH or --rpc-user and --rpc-password")
     url = args.rpc_url or f"http://127.0.0.1:{DEFAULT_RPC_PORTS[args.chain]}"
     try:
         rpc = BitcoinRpc(url, cookie_path=cookie, user=args.rpc_user, password=args.rpc_password)
@@ -166,7 +172,7 @@ def rx_command(argv: list[str]) -> int:
               f"(first: {sink_stats.sink_first_refusal}); they are offered again on the next run", file=sys.stderr)
     if sink_stats is not None and sink_stats.sink_pending != 0:
         waiting = "its blocks" if sink_stats.sink_pending is None else f"{sink_stats.sink_pending} blocks"
-        print(f"chaincast rx: {sink_stats.sink} sink not reached ({sink_stats.sink_error}); {waiting} wait in "
+        print(f"chaincast rx: {sink_stats.sink} sink unavailable ({sink_stats.sink_error}); {waiting} wait in "
               f"{delivery.chain_dir} and go to it on the next run", file=sys.stderr)
         return EXIT_SINK_PENDING
     return 0

@@ -10,6 +10,7 @@ replies as Core documents them, not tested against a real bitcoind.
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -73,8 +74,9 @@ def recording(tmp_path_factory, chain, forged) -> Path:
 
 
 def rx(recording: Path, datadir: Path, *args) -> tuple[subprocess.CompletedProcess, dict | None]:
+    env = os.environ | {"HOME": str(datadir.parent)}  # a cookie in this machine's ~/.bitcoin must not count
     result = subprocess.run([CHAINCAST, "rx", str(recording), "--chain", "regtest", "--datadir", str(datadir), "--json",
-                             *map(str, args)], capture_output=True, text=True, timeout=300)
+                             *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
     lines = result.stdout.strip().splitlines()
     return result, (json.loads(lines[-1]) if lines else None)
 
@@ -110,7 +112,8 @@ def test_rpc_sink_with_wrong_credentials_stops_at_once_with_one_clear_line(tmp_p
     # no credentials at all: no cookie where the default points, no user
     result, _ = rx(recording, tmp_path / "rx2", "--sink", "rpc", "--rpc-url", "http://127.0.0.1:9/")
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
-    assert "--rpc-cookie" in result.stderr and ".cookie" in result.stderr
+    assert "--rpc-cookie" in result.stderr and str(tmp_path / "rx2" / "regtest" / ".cookie") in result.stderr
+    assert str(tmp_path / ".bitcoin" / "regtest" / ".cookie") in result.stderr  # then Core's default place
 
 
 def test_a_node_that_goes_down_for_a_while_still_gets_every_block(tmp_path, recording, chain):
