@@ -137,12 +137,14 @@ class ChainDelivery:
         try:
             self.chainman.process_block(block)
         except pbk.ProcessBlockException:
+            self._seen.discard(h)  # other bytes with this header (a mutated witness) may still be the genuine block
             self.stats.blocks_rejected += 1
             return "rejected"
         if self._on_active_chain(h):
             self.stats.blocks_validated += 1
             self._connected.append(h)
             return "validated"
+        self._seen.discard(h)
         self.stats.blocks_rejected += 1  # stored but not connected: failed contextual validation
         return "rejected"
 

@@ -129,3 +129,17 @@ def test_wrong_chain_blocks_never_connect(tmp_path, mainnet_blocks):
 
 def test_display_hex_reverses_the_internal_order(mainnet_blocks):
     assert display_hex(block_hash(mainnet_blocks[-1])) == MAINNET_TIP
+
+
+def test_a_witness_mutated_copy_does_not_shadow_the_genuine_block(tmp_path, regtest_blocks):
+    """Same header (so the same hash and object id), passes the context-free checks, fails the
+    witness commitment: rejected, and the genuine block that arrives after it still connects."""
+    genuine = regtest_blocks[201]  # height 202: segwit spends, the last input's witness ends 5 bytes from the end
+    mutated = bytearray(genuine)
+    mutated[-5] ^= 0x01
+    delivery = ChainDelivery(tmp_path, "regtest")
+    for raw in regtest_blocks[:201]:
+        delivery.submit(raw)
+    assert delivery.submit(bytes(mutated)) == "rejected"
+    assert delivery.submit(genuine) == "validated"  # was "duplicate": the receiver then marked it durable, lost
+    assert delivery.tip() == (202, display_hex(block_hash(genuine)))
