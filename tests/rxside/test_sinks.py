@@ -9,6 +9,7 @@ replies as Core documents them, not tested against a real bitcoind.
 """
 
 import hashlib
+import http.client
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ import pbk
 import pytest
 
 from chaincast.fec.wire.profile import DEFAULT_PROFILE
-from chaincast.rxside.bitcoind import BitcoinRpc
+from chaincast.rxside.bitcoind import BitcoinRpc, RpcError
 from chaincast.rxside.kernel import ChainDelivery
 from chaincast.rxside.sinks import RpcSink, SinkDelivery, SinkError
 from chaincast.txside.cli import write_broadcast
@@ -237,10 +238,23 @@ def test_the_double_answers_as_bitcoin_core_does(tmp_path, chain, forged):
         assert rpc.call("submitblock", chain[2].hex()) == "prev-blk-not-found"
         assert rpc.call("submitblock", forged.hex()) == "bad-txnmrklroot"
         assert rpc.call("submitblock", overpaying_coinbase_block(chain[0], chain[1]).hex()) == "rejected"  # Core: bad-cb-amount
-        assert (rpc.call("getblockcount"), rpc.call("getbestblockhash"), rpc.call("getblockhash", 1)) == (1, display_hash(chain[0]), display_hash(chain[0]))
-        with pytest.raises(Exception, match="-8: Block height out of range"):
-            rpc.call("getblockhash", 5)
-        with pytest.raises(Exception, match="-22: Block decode failed"):
-            rpc.call("submitblock", "00zz")
-        with pytest.raises(Exception, match="-32601"):
-            rpc.call("getnetworkinfo")
+        assert rpc.call("getblockcount") == 1
+        assert rpc.call("getbestblockhash") == rpc.call("getblockhash", 1) == display_hash(chain[0])
+        for call, error in ((("getblockhash", 5), "error -8: Block height out of range"),
+                            (("submitblock", "00zz"), "error -22: Block decode failed"),
+                            (("getnetworkinfo",), "error -32601: Method not found")):
+            with pytest.raises(RpcError, match=error):
+                rpc.call(*call)
+        # HTTP as Core: legacy errors are 500 (404 for an unknown method), a missing login 401 with a challenge
+        statuses = {}
+        for name, headers, body in (("unknown", {"Authorization": "Basic dTpw"}, b'{"id": 1, "method": "x", "params": []}'),
+                                    ("out-of-range", {"Authorization": "Basic dTpw"}, b'{"id": 1, "method": "getblockhash", "params": [9]}'),
+                                    ("no-login", {}, b"{}")):
+            conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+            conn.request("POST", "/", body, headers)
+            response = conn.getresponse()
+            statuses[name] = (response.status, response.getheader("WWW-Authenticate"), response.read())
+            conn.close()
+        assert statuses["unknown"][0] == 404 and statuses["out-of-range"][0] == 500
+        assert json.loads(statuses["out-of-range"][2]) == {"result": None, "error": {"code": -8, "message": "Block height out of range"}, "id": 1}
+        assert statuses["no-login"][:2] == (401, 'Basic realm="jsonrpc"')
