@@ -14,6 +14,7 @@ from tqdm import tqdm
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, PROFILES
 from chaincast.rxside.bitcoind import DEFAULT_RPC_PORTS, BitcoinRpc
 from chaincast.rxside.errors import ReceiverError
+from chaincast.rxside.inbox import Inbox, parse_broadcaster_key
 from chaincast.rxside.kernel import CHAINS, ChainDelivery
 from chaincast.rxside.receiver import Receiver
 from chaincast.rxside.sinks import FolderSink, RpcSink, SinkDelivery
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "says where an earlier run stopped")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--frames-log", help="write one JSON line per decoded PL frame to this file (time, MODCOD, Es/N0, CFO, outcome)")
+    p.add_argument("--broadcaster-key", metavar="HEX",
+                   help="the broadcaster's BIP-340 x-only public key (64 hex digits, from 'chaincast tx keygen'): files and "
+                        "messages signed by it are saved in --inbox; without it every file and message is counted and dropped")
+    p.add_argument("--inbox", help="folder for verified files and messages (default: DATADIR/chaincast-inbox); an existing "
+                                   "file is never overwritten (a -1, -2 ... suffix is added)")
     sink = p.add_argument_group("delivery sinks")
     sink.add_argument("--sink", choices=["datadir", "rpc", "folder"], default="datadir",
                       help="where validated blocks go besides --datadir (default: only there)")
@@ -116,6 +122,11 @@ def rx_command(argv: list[str]) -> int:
     if args.search_hz < 0 or args.search_hz > reach_hz:
         raise ReceiverError(f"--search-hz {args.search_hz:g}: at {source.info.sample_rate_hz:g} samples/s the signal "
                             f"stays inside the recording only within +-{max(reach_hz, 0):g} Hz")
+    try:
+        broadcaster_key = parse_broadcaster_key(args.broadcaster_key) if args.broadcaster_key is not None else None
+    except ValueError as bad:
+        raise ReceiverError(f"--broadcaster-key: {bad}") from None
+    inbox = Inbox(args.inbox or Path(args.datadir) / "chaincast-inbox", broadcaster_key)
     delivery = ChainDelivery(args.datadir, args.chain)
     sink = open_sink(parser, args, delivery.chain_dir)
     if sink is not None:
@@ -130,7 +141,8 @@ def rx_command(argv: list[str]) -> int:
     frames_log = open(args.frames_log, "w") if args.frames_log else None
     on_frame = (lambda record: frames_log.write(json.dumps(record.as_dict()) + "\n")) if frames_log else None
     receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery, on_frame=on_frame,
-                        search_hz=args.search_hz, store=store, source_key=source.key, first_sample=first_sample)
+                        search_hz=args.search_hz, store=store, source_key=source.key, first_sample=first_sample,
+                        inbox=inbox)
     started = time.perf_counter()
     with tqdm(total=round(source.duration_s, 2), initial=round(first_sample / source.info.sample_rate_hz, 2), unit="s",
               desc="rx", file=sys.stderr, disable=None, leave=False) as bar:
@@ -163,6 +175,11 @@ def rx_command(argv: list[str]) -> int:
             f"tip {report.tip_height} {report.tip_hash}  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, "
             f"{report.duration_s:.2f} s of signal in {wall_s:.2f} s)"
         )
+        if report.files_saved or report.files_rejected or report.files_known:
+            why = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(report.files_rejected_why.items()))
+            print(f"files and messages: {report.files_saved} saved in {inbox.directory}, {report.files_known} already there, "
+                  f"{report.files_rejected} dropped" + (f" ({why})" if why else "")
+                  + ("" if broadcaster_key else "; no --broadcaster-key, so none can be verified"))
         if sink_stats is not None:
             reached = "not reached" if sink_stats.sink_height is None else f"chain handed over up to {sink_stats.sink_height}"
             print(f"sink {sink_stats.sink} {sink_stats.sink_target}: {sink_stats.sink_delivered} blocks delivered, "

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.rxside.assembler import ObjectAssembler
+from chaincast.rxside.inbox import Inbox
 from chaincast.rxside.kernel import ChainDelivery, block_hash
 from chaincast.rxside.linkdecode import LinkDecoder
 from chaincast.rxside.store import ReceiverStore
@@ -53,6 +54,10 @@ class ReceiveReport:
     duration_s: float
     resumed_from_s: float  # where this run started reading (a restarted receiver skips what it committed)
     objects_redelivered: int  # rebuilt before a stop, not yet durable in the node: handed over again
+    files_saved: int = 0  # signed files and messages verified and saved in the inbox
+    files_rejected: int = 0  # envelopes dropped (see files_rejected_why); with no broadcaster key, all of them
+    files_known: int = 0  # verified, already in the inbox with the same bytes
+    files_rejected_why: dict = field(default_factory=dict)  # "malformed", "bad_id", "signature", "no_key"
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -61,10 +66,11 @@ class ReceiveReport:
 class Receiver:
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, delivery: ChainDelivery,
                  on_frame=None, search_hz: float = 0.0, store: ReceiverStore | None = None, source_key: str = "",
-                 first_sample: int = 0):
+                 first_sample: int = 0, inbox: Inbox | None = None):
         """``on_frame(FrameRecord)``: called for every decoded PL frame (see ``LinkDecoder``);
         ``search_hz``: carrier scan range (see ``Demodulator``); ``store``: the state to keep and
-        resume, with the input named ``source_key`` read from sample ``first_sample`` on."""
+        resume, with the input named ``source_key`` read from sample ``first_sample`` on;
+        ``inbox``: where signed files and messages are verified and saved (None: not looked at)."""
         self.sample_rate_hz = sample_rate_hz
         self.demodulator = Demodulator(sample_rate_hz, symbol_rate_hz, rolloff, search_hz=search_hz)
         self.link = LinkDecoder(on_frame=on_frame)
@@ -72,6 +78,7 @@ class Receiver:
         self.source_key = source_key
         self.assembler = ObjectAssembler(store=store)
         self.delivery = delivery
+        self.inbox = inbox
         self.first_sample = first_sample
         self.samples = 0  # fed in this run
         self._esn0: list[float] = []
@@ -130,6 +137,12 @@ class Receiver:
                 self._deliver(obj)
 
     def _deliver(self, obj: BroadcastObject) -> None:
+        if obj.object_type == ObjectType.FILE and self.inbox is not None:
+            if self.inbox.accept(obj.object_id, obj.payload):
+                self._given.append((obj.object_type, obj.object_id))  # saved and flushed, or dropped for good
+            else:
+                self.assembler.reopen(obj.object_type, obj.object_id)
+            return
         if obj.object_type != ObjectType.BLOCK:
             self._given.append((obj.object_type, obj.object_id))
             return
@@ -176,4 +189,10 @@ class Receiver:
             duration_s=round(self.samples / self.sample_rate_hz, 3),
             resumed_from_s=round(self.first_sample / self.sample_rate_hz, 3),
             objects_redelivered=self.objects_redelivered,
+            **(self._inbox_report() if self.inbox is not None else {}),
         )
+
+    def _inbox_report(self) -> dict:
+        stats = self.inbox.stats
+        return {"files_saved": stats.files_saved, "files_rejected": stats.files_rejected, "files_known": stats.files_known,
+                "files_rejected_why": dict(stats.rejected_why)}

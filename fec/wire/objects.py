@@ -18,6 +18,7 @@ DIGEST_BYTES = 32
 
 class ObjectType(IntEnum):
     BLOCK = 1
+    FILE = 2  # a file or message signed by the broadcaster (fec.wire.envelope); id = SHA-256 of the envelope
 
 
 @dataclass(frozen=True)
