@@ -28,11 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chaincast rx", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Receive a chaincast IQ recording and deliver validated blocks.",
-        epilog="sinks: every block is validated by libbitcoinkernel into --datadir first; a sink then gets the\n"
-               "datadir's validated chain in height order, never a block that failed. --sink rpc: submitblock to a\n"
-               "running bitcoind (cookie: --rpc-cookie, else DATADIR[/CHAIN]/.cookie, else ~/.bitcoin[/CHAIN]/.cookie;\n"
-               "or --rpc-user and --rpc-password); --sink folder: raw blocks as DIR/<height>-<hash>.blk. A sink that is down is retried;\n"
-               "what it could not take stays in the datadir and goes to it on the next run (exit status 75 until then).")
+        epilog="sinks: every block is validated by libbitcoinkernel into --datadir first; a sink then gets\n"
+               "the datadir's validated chain in height order, never a block that failed.\n"
+               "--sink rpc: submitblock to a running bitcoind (cookie: --rpc-cookie, else DATADIR[/CHAIN]/.cookie,\n"
+               "else ~/.bitcoin[/CHAIN]/.cookie; or --rpc-user and --rpc-password).\n"
+               "--sink folder: raw blocks as DIR/<height>-<hash>.blk.\n"
+               "A sink that is down is retried; what it could not take stays in the datadir and goes to it on\n"
+               "the next run (exit status 75 until then).")
     p.add_argument("input", help="SigMF recording (.sigmf-meta) or raw .cu8/.cf32 file")
     p.add_argument("--chain", required=True, choices=sorted(CHAINS), help="which Bitcoin network the blocks belong to")
     p.add_argument("--datadir", required=True, help="Bitcoin Core data directory to deliver validated blocks into")
