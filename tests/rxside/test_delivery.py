@@ -156,3 +156,17 @@ def test_bundles_out_of_order_deliver_every_block_and_become_durable_once_none_w
     receiver._deliver(BroadcastObject(ObjectType.BLOCK_BUNDLE, bytes(32), b"\x01\x00\x01"))
     assert receiver.report().objects_corrupt == 1
     delivery.close()
+
+
+def test_a_witness_mutated_copy_does_not_shadow_the_genuine_block(tmp_path, regtest_blocks):
+    """Same header (so the same hash and object id), passes the context-free checks, fails the
+    witness commitment: rejected, and the genuine block that arrives after it still connects."""
+    genuine = regtest_blocks[201]  # height 202: segwit spends, the last input's witness ends 5 bytes from the end
+    mutated = bytearray(genuine)
+    mutated[-5] ^= 0x01
+    delivery = ChainDelivery(tmp_path, "regtest")
+    for raw in regtest_blocks[:201]:
+        delivery.submit(raw)
+    assert delivery.submit(bytes(mutated)) == "rejected"
+    assert delivery.submit(genuine) == "validated"  # was "duplicate": the receiver then marked it durable, lost
+    assert delivery.tip() == (202, display_hex(block_hash(genuine)))
