@@ -5,6 +5,8 @@
 - :mod:`.linkframe`  the data field of one link frame (packets + CRC-32C), before the outer code
 - :mod:`.packet`     one RaptorQ symbol of one object, with its header
 - :mod:`.objects`    object types and the object encoding (payload + SHA-256 trailer)
+- :mod:`.chainindex` the chain index object's payload (recent blocks, what is on the air)
+- :mod:`.headers`    the headers object's payload (a run of consecutive block headers)
 
 Every format is a frozen dataclass with ``pack()`` and a classmethod ``unpack()`` that rejects
 short input, trailing bytes, unknown versions and bad checksums with :class:`WireError`.

@@ -18,6 +18,9 @@ DIGEST_BYTES = 32
 
 class ObjectType(IntEnum):
     BLOCK = 1
+    # 16..31: the uplink service's chain objects (issue 5); each payload has its own wire module.
+    CHAIN_INDEX = 16  # chaincast.fec.wire.chainindex: recent blocks and what is on the air
+    HEADERS = 17  # chaincast.fec.wire.headers: a run of consecutive 80-byte block headers
 
 
 @dataclass(frozen=True)
