@@ -25,6 +25,7 @@ from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS, Profile, modcod
 from chaincast.fec.wire.recording import RecordingInfo
 from chaincast.sdr.channel import Channel, cu8_to_complex
 from chaincast.txside.chaincheck import check_chain
+from chaincast.txside.follow import follow_command
 from chaincast.txside.packetizer import Packetizer, block_object, link_frames
 from chaincast.txside.recording import SigmfWriter, read_sigmf_chunks, read_sigmf_info
 from chaincast.txside.uplink import Uplink
@@ -68,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def tx_command(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="chaincast tx", description="Broadcast blocks: write a SigMF IQ recording of the uplink.")
+    if argv[:1] == ["follow"]:
+        return follow_command(argv[1:])
+    p = argparse.ArgumentParser(prog="chaincast tx", description="Broadcast blocks: write a SigMF IQ recording of the uplink. "
+                                "'chaincast tx follow --help': the service that follows a node.")
     p.add_argument("--source", required=True, help="blk*.dat file, Bitcoin Core blocks/ dir, hex-per-line file, or dir of raw blocks")
     p.add_argument("--chain", required=True, choices=["main", "testnet", "testnet4", "signet", "regtest"])
     p.add_argument("--out", required=True, help="output recording (.sigmf-meta; the .sigmf-data goes beside it)")
