@@ -10,7 +10,8 @@ Traffic classes (``Share``), in order of precedence within each frame:
 2. ``INDEX``: the chain index (``chaincast.fec.wire.chainindex``), every ``index_interval_s`` of
    air time and once more right after a new tip's first symbols have gone.
 3. The shared classes, weighted by their shares with start-time fair queueing on packet bytes
-   (a class with nothing to send gives its air time to the others, and earns no credit for it):
+   (a class with nothing to send gives its air time to the others and earns no credit for it; one
+   whose next packet does not fit the rest of a frame keeps its credit for the next frame):
    ``CAROUSEL``, the most recent ``carousel_blocks`` blocks, pass after pass; ``HEADERS``, runs of
    ``headers_per_object`` headers (``chaincast.fec.wire.headers``), aligned to multiples of it,
    cycled oldest first; ``BACKFILL``, older blocks the service feeds in (full history).
@@ -34,7 +35,7 @@ from enum import Enum
 
 from chaincast.fec.fountain import FountainEncoder, choose_symbol_size
 from chaincast.fec.wire import linkframe
-from chaincast.fec.wire.chainindex import BlockEntry, ChainIndex, ObjectEntry, OnAir
+from chaincast.fec.wire.chainindex import NO_HEIGHT, BlockEntry, ChainIndex, ObjectEntry, OnAir
 from chaincast.fec.wire.headers import HEADER_BYTES, HeadersRun
 from chaincast.fec.wire.linkframe import LinkFrame
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
@@ -162,6 +163,7 @@ class _Lane:
         self.items: deque[_Item] = deque()
         self._refill = refill
         self.finish_tag = 0.0  # start-time fair queueing: the virtual time this class has used
+        self.idle = True  # had nothing to send when last asked: earns no credit for that time
 
     def peek(self) -> _Item | None:
         if not self.items and self._refill is not None:
@@ -259,7 +261,8 @@ class Scheduler:
         """A change of the node's best chain; returns the blocks queued as new."""
         for gone in change.disconnected:
             self._carousel.pop(gone, None)
-            self.new.drop_object(gone)
+            for lane in (self.new, *self.lanes.values()):
+                lane.drop_object(gone)
         if change.resync:
             self._carousel.clear()
             self._carousel_pass = []
@@ -389,14 +392,15 @@ class Scheduler:
         new_ids = set(self.new.object_ids())
         blocks = [BlockEntry(height, h, OnAir.NEW if h in new_ids else OnAir.CAROUSEL)
                   for h, (height, _) in reversed(self._carousel.items())]
-        blocks += [BlockEntry(height, h, OnAir.BACKFILL) for height, h in self._backfill_on_air if h not in self._carousel]
         objects = [self._headers_on_air] if self._headers_on_air is not None else []
         h_first, h_last = self.headers_range
         if h_last < h_first:
-            h_first = h_last = 0xFFFFFFFF
+            h_first = h_last = NO_HEIGHT
+        heights = [height for height, _ in self._backfill_on_air]
+        b_first, b_last = (min(heights), max(heights)) if heights else (NO_HEIGHT, NO_HEIGHT)
         self._index_sequence += 1
         return ChainIndex(self._index_sequence, self._epoch_ms(), self.genesis_hash, max(self.tip_height, 0),
-                          self.tip_hash, h_first, h_last, tuple(blocks), tuple(objects))
+                          self.tip_hash, h_first, h_last, b_first, b_last, tuple(blocks), tuple(objects))
 
     def _queue_index(self) -> None:
         index = self.chain_index()
@@ -438,13 +442,17 @@ class Scheduler:
                 if share <= 0:
                     continue
                 item = lane.peek()
-                if item is not None and len(item[1]) <= room:
-                    candidates.append((max(lane.finish_tag, self._virtual_time), cls, lane, share, len(item[1])))
+                if item is None:
+                    lane.idle = True
+                elif len(item[1]) <= room:  # a class whose packet waits for the next frame keeps its credit
+                    start = max(lane.finish_tag, self._virtual_time) if lane.idle else lane.finish_tag
+                    candidates.append((start, cls, lane, share, len(item[1])))
             if not candidates:
                 break
             start, _, lane, share, size = min(candidates, key=lambda c: c[0])
             take(lane)
-            self._virtual_time = start
+            lane.idle = False
+            self._virtual_time = max(self._virtual_time, start)
             lane.finish_tag = start + size / share
         frame = ScheduledFrame(self.frame_index, self.frame_index * self.frame_duration_s,
                                LinkFrame(tuple(pkt for _, pkt in chosen)).pack(self.data_bytes),

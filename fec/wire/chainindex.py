@@ -13,13 +13,15 @@ Layout (big-endian; hashes in Bitcoin's internal byte order)::
     46      4        tip height
     50      32       tip hash
     82      4        headers first height (the headers objects on the air cover first .. last)
-    86      4        headers last height  (0xFFFFFFFF and first 0xFFFFFFFF: none)
-    90      2        B: block entries
-    92      2        O: other object entries
-    94      37 x B   block entry:  height u32 | hash 32 | status u8 (OnAir)
+    86      4        headers last height  (first = last = 0xFFFFFFFF: none)
+    90      4        backfill first height (the older blocks being backfilled now: first .. last)
+    94      4        backfill last height (first = last = 0xFFFFFFFF: none)
+    98      2        B: block entries
+    100     2        O: other object entries
+    102     37 x B   block entry:  height u32 | hash 32 | status u8 (OnAir)
     ...     38 x O   object entry: type u8 | id 32 | transfer length u32 | status u8 (OnAir)
 
-Block entries are the recent blocks (newest first) and any older block being backfilled; object
+Block entries are the recent blocks (newest first: the carousel, new ones marked NEW); object
 entries are the other objects whose symbols are on the air now (headers runs, ...). ``unpack``
 rejects short input, trailing bytes, unknown versions, flags and statuses. The object id is
 SHA-256 of the payload (``object_id``).
@@ -36,11 +38,11 @@ from chaincast.fec.wire.errors import WireError
 
 INDEX_VERSION = 1
 NO_HEIGHT = 0xFFFFFFFF
-_HEAD = struct.Struct(">BBIQ32sI32sIIHH")
+_HEAD = struct.Struct(">BBIQ32sI32sIIIIHH")
 _BLOCK = struct.Struct(">I32sB")
 _OBJECT = struct.Struct(">B32sIB")
 FIXED_BYTES = _HEAD.size
-if (FIXED_BYTES, _BLOCK.size, _OBJECT.size) != (94, 37, 38):  # import-time check of the layout above
+if (FIXED_BYTES, _BLOCK.size, _OBJECT.size) != (102, 37, 38):  # import-time check of the layout above
     raise ImportError("chain index layout does not match its documentation")
 
 
@@ -50,7 +52,7 @@ class OnAir(IntEnum):
     KNOWN = 0  # listed, not being sent now
     NEW = 1  # a new block, first in line
     CAROUSEL = 2  # one of the recent blocks, repeated with fresh repair symbols
-    BACKFILL = 3  # an older block, from the full-history backfill
+    BACKFILL = 3  # an older block, from the full-history backfill (reserved: listed as a range)
     HEADERS = 4  # a headers run
 
 
@@ -78,6 +80,8 @@ class ChainIndex:
     tip_hash: bytes
     headers_first: int = NO_HEIGHT
     headers_last: int = NO_HEIGHT
+    backfill_first: int = NO_HEIGHT
+    backfill_last: int = NO_HEIGHT
     blocks: tuple[BlockEntry, ...] = ()
     objects: tuple[ObjectEntry, ...] = ()
 
@@ -92,7 +96,8 @@ class ChainIndex:
     def pack(self) -> bytes:
         try:
             out = [_HEAD.pack(INDEX_VERSION, 0, self.sequence, self.time_ms, self.genesis_hash, self.tip_height,
-                              self.tip_hash, self.headers_first, self.headers_last, len(self.blocks), len(self.objects))]
+                              self.tip_hash, self.headers_first, self.headers_last, self.backfill_first,
+                              self.backfill_last, len(self.blocks), len(self.objects))]
             out += [_BLOCK.pack(b.height, b.block_hash, b.status) for b in self.blocks]
             out += [_OBJECT.pack(o.object_type, o.object_id, o.transfer_length, o.status) for o in self.objects]
         except struct.error as bad:
@@ -103,7 +108,8 @@ class ChainIndex:
     def unpack(cls, data: bytes) -> "ChainIndex":
         if len(data) < FIXED_BYTES:
             raise WireError(f"chain index of {len(data)} bytes is shorter than its {FIXED_BYTES}-byte head")
-        version, flags, seq, time_ms, genesis, tip_height, tip_hash, h_first, h_last, n_blocks, n_objects = _HEAD.unpack_from(data)
+        (version, flags, seq, time_ms, genesis, tip_height, tip_hash, h_first, h_last, b_first, b_last,
+         n_blocks, n_objects) = _HEAD.unpack_from(data)
         if version != INDEX_VERSION:
             raise WireError(f"unknown chain index version {version}")
         if flags != 0:
@@ -122,7 +128,8 @@ class ChainIndex:
             otype, oid, tlen, status = _OBJECT.unpack_from(data, offset)
             objects.append(ObjectEntry(otype, oid, tlen, _status(status)))
             offset += _OBJECT.size
-        return cls(seq, time_ms, genesis, tip_height, tip_hash, h_first, h_last, tuple(blocks), tuple(objects))
+        return cls(seq, time_ms, genesis, tip_height, tip_hash, h_first, h_last, b_first, b_last, tuple(blocks),
+                   tuple(objects))
 
     def object_id(self) -> bytes:
         return hashlib.sha256(self.pack()).digest()

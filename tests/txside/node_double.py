@@ -81,7 +81,7 @@ class NodeDouble:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.rpc_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="node-double-rpc", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="node-double-rpc", daemon=True)
         self._pub = None
         self.zmq_url = None
         self._seq = {b"rawblock": 0, b"hashblock": 0}

@@ -24,6 +24,8 @@ indexes = st.builds(
     tip_hash=hashes,
     headers_first=u32,
     headers_last=u32,
+    backfill_first=u32,
+    backfill_last=u32,
     blocks=st.lists(st.builds(BlockEntry, u32, hashes, statuses), max_size=20).map(tuple),
     objects=st.lists(st.builds(ObjectEntry, st.integers(0, 255), hashes, u32, statuses), max_size=5).map(tuple),
 )
@@ -33,7 +35,7 @@ indexes = st.builds(
 def test_chain_index_round_trip(index):
     raw = index.pack()
     assert ChainIndex.unpack(raw) == index
-    assert len(raw) == 94 + 37 * len(index.blocks) + 38 * len(index.objects)
+    assert len(raw) == 102 + 37 * len(index.blocks) + 38 * len(index.objects)
 
 
 @given(indexes, st.data())
@@ -49,13 +51,13 @@ def test_chain_index_rejects_truncation_and_trailing_bytes(index, data):
 def test_chain_index_rejects_unknown_version_flags_and_status():
     index = ChainIndex(1, 2, bytes(32), 5, b"\x01" * 32, blocks=(BlockEntry(5, b"\x01" * 32, OnAir.NEW),))
     raw = bytearray(index.pack())
-    for position, value in ((0, 2), (1, 1), (94 + 36, 9)):  # version, flags, the block entry's status
+    for position, value in ((0, 2), (1, 1), (102 + 36, 9)):  # version, flags, the block entry's status
         bad = bytearray(raw)
         bad[position] = value
         with pytest.raises(WireError):
             ChainIndex.unpack(bytes(bad))
     with pytest.raises(WireError):  # a count that promises more entries than there are
-        ChainIndex.unpack(bytes(raw[:90]) + struct.pack(">HH", 2, 0) + bytes(raw[94:]))
+        ChainIndex.unpack(bytes(raw[:98]) + struct.pack(">HH", 2, 0) + bytes(raw[102:]))
 
 
 def test_chain_index_out_of_range_fields_are_wire_errors():
