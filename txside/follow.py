@@ -84,7 +84,7 @@ class FollowConfig:
     fresh_passes: int = 16
     headers_per_object: int = 2016
     headers_from: int = 0
-    backfill_from: int = 0
+    backfill_from: int = 1
     spread_window: int = 256
     spread_bytes: int = 4 << 20
     # [log]
@@ -142,7 +142,7 @@ HELP = {
     "fresh_passes": "repair passes with new symbols per object before they repeat (default 16)",
     "headers_per_object": "headers per headers object (default 2016)",
     "headers_from": "first height of the headers objects (default 0: genesis)",
-    "backfill_from": "first height of the backfill (default 0: genesis)",
+    "backfill_from": "first height of the backfill (default 1: every node has the genesis block)",
     "spread_window": "objects whose symbols are interleaved in a carousel or backfill pass (default 256)",
     "spread_bytes": "bytes of objects interleaved at most at once (default 4 MiB)",
     "log_file": "JSON-lines log file (default stderr)",

@@ -268,10 +268,11 @@ class ZmqBlocks:
 
 
 def initial_chain(rpc: NodeRpc, recent: int, headers_from: int) -> tuple[bytes, list[ChainBlock], int, bytes]:
-    """(genesis hash, the last ``recent`` blocks with their raw bytes, headers first height, headers)."""
+    """(genesis hash, the last ``recent`` blocks (not genesis) with their raw bytes, the headers'
+    first height, the headers from there to the tip)."""
     tip = rpc.getblockcount()
     genesis = rpc.getblockhash(0)
-    first_recent = max(0, tip - recent + 1)
+    first_recent = max(1, tip - recent + 1)  # every node has the genesis block
     headers_from = min(max(0, headers_from), first_recent)
     hashes = rpc.hashes(headers_from, tip)
     log.info("fetching headers", extra={"fields": {"event": "headers_fetch", "from": headers_from, "to": tip}})
@@ -398,10 +399,11 @@ class NodeFollower:
 
 
 class BackfillFeeder:
-    """Walks heights ``first_height`` .. (the tip - ``skip_recent``) over RPC and puts
+    """Walks heights ``first_height`` (at least 1) .. (the tip - ``skip_recent``) over RPC and puts
     ``(height, raw block, cycle)`` on ``out``; then starts again with ``cycle`` + 1."""
 
     def __init__(self, rpc: NodeRpc, first_height: int, tip_height: Callable[[], int], skip_recent: int):
+        first_height = max(1, first_height)  # every node has the genesis block
         self.rpc, self.first_height, self.tip_height, self.skip_recent = rpc, first_height, tip_height, skip_recent
         self.height, self.cycle = first_height, 0
 
