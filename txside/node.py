@@ -40,7 +40,6 @@ from chaincast.txside.scheduler import ChainBlock, TipChange, block_hash
 log = logging.getLogger("chaincast.follow")
 
 COOKIE_SUBDIR = {"main": "", "testnet": "testnet3", "testnet4": "testnet4", "signet": "signet", "regtest": "regtest"}
-DEFAULT_RPC_PORT = {"main": 8332, "testnet": 18332, "testnet4": 48332, "signet": 38332, "regtest": 18443}
 BATCH = 1000  # calls per JSON-RPC batch
 
 

@@ -78,6 +78,7 @@ class NodeDouble:
         self._accepted = {self._basic(self.cookie_file.read_text()), self._basic(f"{user}:{password}")}
         self.calls: list[str] = []
         self.auth_failures = 0
+        self.closed = False
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.rpc_url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -103,6 +104,7 @@ class NodeDouble:
         self.close()
 
     def close(self) -> None:
+        self.closed = True  # kept-alive connections are dropped at their next request, as a stopped node's are
         self._server.shutdown()
         self._server.server_close()
         if self._pub is not None:
@@ -204,6 +206,9 @@ class NodeDouble:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if double.closed:
+                    self.close_connection = True
+                    return
                 if self.headers.get("Authorization") not in double._accepted:
                     double.auth_failures += 1
                     self._send(401, b"")

@@ -162,3 +162,23 @@ def test_zmq_sequence_gaps_are_counted(tmp_path, chain):
         assert [topic for topic, _ in got] == [b"hashblock", b"rawblock"] * 2
         assert got[1][1] == chain[3] and got[0][1] == block_hash(chain[3])[::-1]
         assert sub.gaps == 1
+
+
+def test_the_follower_survives_a_node_that_goes_away_and_comes_back(tmp_path, chain):
+    with NodeDouble(chain[:30], tmp_path) as node:
+        follower = follower_for(node, poll_interval_s=0.1)
+    events, stop = queue.Queue(), threading.Event()
+    thread = threading.Thread(target=follower.run, args=(events, stop), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while follower.errors == 0 and time.monotonic() < deadline:  # the node is gone: errors, no crash
+            time.sleep(0.05)
+        assert follower.errors > 0 and thread.is_alive()
+        with NodeDouble(chain[:31], tmp_path / "again", zmq_pub=False) as again:  # back, on another port
+            follower.rpc = NodeRpc(again.rpc_url, cookie_file=again.cookie_file)
+            change = events.get(timeout=10)
+        assert [b.height for b in change.connected] == [30] and change.source == "poll"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
