@@ -536,7 +536,7 @@ def _check(c: FollowConfig) -> list[str]:
         problems.append("status must be auto, true or false")
     if c.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append("log level must be debug, info, warning or error")
-    if not c.rpc_cookie and not c.datadir and not c.rpc_user:
+    if not c.rpc_cookie and not c.datadir and not c.rpc_user and "@" not in c.rpc_url:
         problems.append("no RPC credentials: give --rpc-cookie, --datadir or --rpc-user/--rpc-password")
     try:
         c.schedule()
