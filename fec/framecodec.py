@@ -30,7 +30,7 @@ from chaincast.fec.ldpc.codes import get_code
 from chaincast.fec.outer import InterleavedReedSolomon
 from chaincast.fec.wire.profile import Modcod
 
-_KNOWN_BIT_LLR = np.float32(64.0)  # far beyond any channel LLR: the decoder never flips these
+_KNOWN_BIT_LLR = np.float32(64.0)  # at the LDPC decoder's channel bound (62.5): as sure as an input can be
 
 
 @dataclass(frozen=True)

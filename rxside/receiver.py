@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from chaincast.fec.wire.bundle import unpack_bundle
+from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.rxside.assembler import ObjectAssembler
+from chaincast.rxside.inbox import Inbox
 from chaincast.rxside.kernel import ChainDelivery, block_hash
 from chaincast.rxside.linkdecode import LinkDecoder
 from chaincast.rxside.store import ReceiverStore
@@ -53,6 +56,10 @@ class ReceiveReport:
     duration_s: float
     resumed_from_s: float  # where this run started reading (a restarted receiver skips what it committed)
     objects_redelivered: int  # rebuilt before a stop, not yet durable in the node: handed over again
+    files_saved: int = 0  # signed files and messages verified and saved in the inbox
+    files_rejected: int = 0  # envelopes dropped (see files_rejected_why); with no broadcaster key, all of them
+    files_known: int = 0  # verified, already in the inbox with the same bytes
+    files_rejected_why: dict = field(default_factory=dict)  # "malformed", "bad_id", "signature", "no_key"
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -61,10 +68,11 @@ class ReceiveReport:
 class Receiver:
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, delivery: ChainDelivery,
                  on_frame=None, search_hz: float = 0.0, store: ReceiverStore | None = None, source_key: str = "",
-                 first_sample: int = 0):
+                 first_sample: int = 0, inbox: Inbox | None = None):
         """``on_frame(FrameRecord)``: called for every decoded PL frame (see ``LinkDecoder``);
         ``search_hz``: carrier scan range (see ``Demodulator``); ``store``: the state to keep and
-        resume, with the input named ``source_key`` read from sample ``first_sample`` on."""
+        resume, with the input named ``source_key`` read from sample ``first_sample`` on;
+        ``inbox``: where signed files and messages are verified and saved (None: not looked at)."""
         self.sample_rate_hz = sample_rate_hz
         self.demodulator = Demodulator(sample_rate_hz, symbol_rate_hz, rolloff, search_hz=search_hz)
         self.link = LinkDecoder(on_frame=on_frame)
@@ -72,11 +80,14 @@ class Receiver:
         self.source_key = source_key
         self.assembler = ObjectAssembler(store=store)
         self.delivery = delivery
+        self.inbox = inbox
         self.first_sample = first_sample
         self.samples = 0  # fed in this run
         self._esn0: list[float] = []
         self._cfo: list[float] = []
         self.blocks_bad_id = 0
+        self.bundles_malformed = 0
+        self._bundle_waiting: dict[tuple[int, bytes], set[bytes]] = {}  # bundle -> its blocks waiting for a parent
         self.objects_redelivered = 0
         self._given: list[tuple[int, bytes]] = []  # handed to the node since its last flush
         self._last_checkpoint = time.monotonic()
@@ -130,8 +141,18 @@ class Receiver:
                 self._deliver(obj)
 
     def _deliver(self, obj: BroadcastObject) -> None:
+        key = (obj.object_type, obj.object_id)
+        if obj.object_type == ObjectType.FILE and self.inbox is not None:
+            if self.inbox.accept(obj.object_id, obj.payload):
+                self._given.append(key)  # saved and flushed, or dropped for good
+            else:
+                self.assembler.reopen(obj.object_type, obj.object_id)
+            return
+        if obj.object_type == ObjectType.BLOCK_BUNDLE:
+            self._deliver_bundle(key, obj.payload)
+            return
         if obj.object_type != ObjectType.BLOCK:
-            self._given.append((obj.object_type, obj.object_id))
+            self._given.append(key)
             return
         if block_hash(obj.payload) != obj.object_id:  # the id must be what the header hashes to
             self.blocks_bad_id += 1
@@ -139,11 +160,40 @@ class Receiver:
         else:
             outcome = self.delivery.submit(obj.payload)
             if outcome == "duplicate":
-                self._given.append((obj.object_type, obj.object_id))
-            self._given += [(ObjectType.BLOCK, h) for h in self.delivery.take_connected()]
+                self._given.append(key)
+            self._take_connected()
             if outcome != "rejected":
                 return  # "waiting" stays pending in the store: handed over again after a restart
         self.assembler.reopen(obj.object_type, obj.object_id)
+
+    def _deliver_bundle(self, key: tuple[int, bytes], payload: bytes) -> None:
+        """Each block of a bundle is submitted on its own; the bundle is done (durable after the
+        next flush) once none of its blocks waits for a parent. A malformed bundle whose digest
+        matched came so from the broadcaster: counted and dropped, not rebuilt again."""
+        try:
+            blocks = unpack_bundle(payload)
+        except WireError:
+            self.bundles_malformed += 1
+            self._given.append(key)
+            return
+        waiting = set()
+        for raw in blocks:
+            if self.delivery.submit(raw) == "waiting":
+                waiting.add(block_hash(raw))
+        if waiting:
+            self._bundle_waiting[key] = waiting
+        else:
+            self._given.append(key)
+        self._take_connected()
+
+    def _take_connected(self) -> None:
+        for h in self.delivery.take_connected():
+            self._given.append((ObjectType.BLOCK, h))
+            for key, waiting in list(self._bundle_waiting.items()):
+                waiting.discard(h)
+                if not waiting:
+                    del self._bundle_waiting[key]
+                    self._given.append(key)
 
     def report(self) -> ReceiveReport:
         demod, link, asm, dlv = self.demodulator.stats, self.link.stats, self.assembler.stats, self.delivery.stats
@@ -163,7 +213,7 @@ class Receiver:
             payload_efficiency=round(link.symbol_bytes / link.data_bytes, 4) if link.data_bytes else None,
             objects_complete=asm.objects_complete,
             objects_combined=asm.objects_combined,
-            objects_corrupt=asm.objects_corrupt,
+            objects_corrupt=asm.objects_corrupt + self.bundles_malformed,  # digest failed, or a malformed bundle
             blocks_validated=dlv.blocks_validated,
             blocks_rejected=dlv.blocks_rejected,
             blocks_known=dlv.blocks_duplicate,
@@ -176,4 +226,10 @@ class Receiver:
             duration_s=round(self.samples / self.sample_rate_hz, 3),
             resumed_from_s=round(self.first_sample / self.sample_rate_hz, 3),
             objects_redelivered=self.objects_redelivered,
+            **(self._inbox_report() if self.inbox is not None else {}),
         )
+
+    def _inbox_report(self) -> dict:
+        stats = self.inbox.stats
+        return {"files_saved": stats.files_saved, "files_rejected": stats.files_rejected, "files_known": stats.files_known,
+                "files_rejected_why": dict(stats.rejected_why)}

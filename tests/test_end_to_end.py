@@ -1,6 +1,7 @@
 """Acceptance of issues 2, 3 and 4: real chains through tx -> channel -> rx, validated by libbitcoinkernel."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,14 +36,15 @@ def broadcast_and_receive(tmp_path: Path, source: Path, chain: str, passes: int 
     assert json.loads(noisy.read_text())["global"]["core:datatype"] == "cu8"
     rx = chaincast("rx", noisy, "--chain", chain, "--datadir", tmp_path / "datadir", "--json", *rx_args)
     assert rx.returncode == 0, rx.stderr
-    return last_json(rx.stdout)
+    # tx prints "N blocks, F frames, P passes -> ..."
+    return last_json(rx.stdout) | {"frames_on_air": int(re.search(r"(\d+) frames", tx.stdout).group(1))}
 
 
 def test_bitcoin_core_regtest_chain_crosses_an_impaired_link(tmp_path):
     report = broadcast_and_receive(tmp_path, shared_file(REGTEST_CHAIN), "regtest")
     assert report["tip_height"] == 206 and report["tip_hash"] == REGTEST_TIP
     assert report["blocks_validated"] == 206 and report["blocks_rejected"] == 0
-    assert report["frames_ok"] > 0 and report["objects_complete"] == 206
+    assert report["frames_ok"] == report["frames_on_air"] and report["objects_complete"] >= 1
 
 
 def test_mainnet_blocks_0_to_438_cross_an_impaired_link(tmp_path):
@@ -50,6 +52,8 @@ def test_mainnet_blocks_0_to_438_cross_an_impaired_link(tmp_path):
     assert report["tip_height"] == 438 and report["tip_hash"] == MAINNET_TIP
     # block 0 is the genesis block every node already has: a duplicate, not a new validation
     assert report["blocks_validated"] == 438
+    # issue 5: at least 90% of the link-frame data bytes carry object data (small blocks bundled)
+    assert report["payload_efficiency"] >= 0.9, report
 
 
 def frame_error_rate(report: dict) -> float:
@@ -62,7 +66,7 @@ def test_issue3_regtest_chain_at_1_2_db_with_qpsk_half(tmp_path):
                                    impairments=["--esn0-db", "1.2", "--cfo-hz", "20000", "--clock-ppm", "30", "--seed", "5"])
     assert report["tip_height"] == 206 and report["tip_hash"] == REGTEST_TIP
     assert frame_error_rate(report) <= 1e-2, report
-    assert report["frames_ok"] >= 180  # 186 frames on the air
+    assert report["frames_ok"] >= 0.97 * report["frames_on_air"], report
     assert report["ldpc_mean_iterations"] > 5  # really at the edge: the decoder works for it
 
 
@@ -72,7 +76,7 @@ def test_issue3_mainnet_blocks_at_2_43_db_with_default_qpsk_3_5(tmp_path):
                                    impairments=["--esn0-db", "2.43", "--cfo-hz", "20000", "--clock-ppm", "30", "--seed", "6"])
     assert report["tip_height"] == 438 and report["tip_hash"] == MAINNET_TIP
     assert frame_error_rate(report) <= 1e-2, report
-    assert report["frames_ok"] >= 245  # 252 frames on the air
+    assert report["frames_ok"] >= 0.97 * report["frames_on_air"], report
 
 
 def test_rx_json_is_the_last_stdout_line_and_has_the_documented_fields(tmp_path):
@@ -186,7 +190,7 @@ def test_issue4_mainnet_through_a_cheap_dongle_and_lnb(tmp_path):
         "--phase-noise-hz", "20", "--iq-gain-db", "0.5", "--iq-phase-deg", "3", "--dc", "0.1",
         "--interference", lte, "--interference-rate", "1.92e6", "--interference-db", "-12", "--seed", "7"])
     assert report["tip_height"] == 438 and report["tip_hash"] == MAINNET_TIP
-    assert report["frames_ok"] >= 245 and report["frames_failed"] <= 2, report  # 252 frames on the air
+    assert report["frames_ok"] >= 0.97 * report["frames_on_air"] and report["frames_failed"] <= 2, report
     assert report["header_failures"] <= 5, report
     assert report["lock_acquisitions"] == 1, report  # acquired once, then held through drift and phase noise
 
@@ -225,7 +229,8 @@ def test_issue5_a_third_of_the_air_time_blanked_in_20_ms_bursts_with_short_frame
     """Issue 5: 30% of the air time blanked in 20 ms bursts, mainnet 0..438, 3 passes. With short
     frames (8 ms: about 60% escape the bursts) the carousel, which spreads each object's symbols over
     its pass, gets every block through (unspread it stopped at tip 71). (With normal 33 ms frames
-    only about a third of the frames escape, and 14 of 439 objects stay incomplete: not yet met.)"""
+    only about a third of the frames escape, and 3 passes deliver about one pass of symbols: with the
+    blocks bundled, tip 438 in 3 of 4 seeds, nothing in the fourth: not met for them.)"""
     report = broadcast_and_receive(tmp_path, shared_file(MAINNET_BLK), "main", passes=3, modcod="qpsk-3/5-short",
                                    impairments=IMPAIRED + ["--blank-fraction", "0.3", "--blank-ms", "20"])
     assert report["frames_failed"] > 50  # the bursts really hit

@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 from fractions import Fraction
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -21,12 +21,16 @@ import numpy as np
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
+from chaincast.fec.wire.envelope import Envelope
+from chaincast.fec.wire.errors import WireError
+from chaincast.fec.wire.objects import BroadcastObject
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS, Profile, modcod_by_name
 from chaincast.fec.wire.recording import RecordingInfo
 from chaincast.sdr.channel import Channel, cu8_to_complex
 from chaincast.txside.chaincheck import check_chain
+from chaincast.txside.envelopes import envelope_object, file_envelope, generate_key_file, load_key, message_envelope
 from chaincast.txside.follow import follow_command
-from chaincast.txside.packetizer import Packetizer, block_object, link_frames
+from chaincast.txside.packetizer import BUNDLE_BLOCKS_BELOW, BUNDLE_BYTES, Packetizer, block_objects, link_frames
 from chaincast.txside.recording import SigmfWriter, read_sigmf_chunks, read_sigmf_info
 from chaincast.txside.uplink import Uplink
 
@@ -71,11 +75,21 @@ def main(argv: list[str] | None = None) -> int:
 def tx_command(argv: list[str]) -> int:
     if argv[:1] == ["follow"]:
         return follow_command(argv[1:])
-    p = argparse.ArgumentParser(prog="chaincast tx", description="Broadcast blocks: write a SigMF IQ recording of the uplink. "
-                                "'chaincast tx follow --help': the service that follows a node.")
-    p.add_argument("--source", required=True, help="blk*.dat file, Bitcoin Core blocks/ dir, hex-per-line file, or dir of raw blocks")
-    p.add_argument("--chain", required=True, choices=["main", "testnet", "testnet4", "signet", "regtest"])
-    p.add_argument("--out", required=True, help="output recording (.sigmf-meta; the .sigmf-data goes beside it)")
+    if argv[:1] == ["keygen"]:
+        return tx_keygen_command(argv[1:])
+    sending = argv[:1] == ["send"]  # `tx send FILE...`: files and messages, blocks optional
+    if sending:
+        p = argparse.ArgumentParser(prog="chaincast tx send", description="Broadcast files and messages signed with the "
+                                    "broadcaster's key (and blocks, with --source): write a SigMF IQ recording of the uplink.")
+        p.add_argument("files", nargs="*", metavar="FILE", help="files to send")
+        argv = argv[1:]
+    else:
+        p = argparse.ArgumentParser(prog="chaincast tx", description="Broadcast blocks: write a SigMF IQ recording of the uplink. "
+                                    "'chaincast tx send --help': files and messages; 'chaincast tx keygen --help': the signing key; "
+                                    "'chaincast tx follow --help': the service that follows a node.")
+    p.add_argument("--source", required=not sending, help="blk*.dat file, Bitcoin Core blocks/ dir, hex-per-line file, or dir of raw blocks")
+    p.add_argument("--chain", required=not sending, choices=["main", "testnet", "testnet4", "signet", "regtest"])
+    p.add_argument("--out", required=not sending, help="output recording (.sigmf-meta; the .sigmf-data goes beside it)")
     p.add_argument("--passes", type=int, default=1, help="carousel passes, each with fresh repair symbols (default 1)")
     p.add_argument("--sample-rate", type=float, default=DEFAULT_PROFILE.sample_rate_hz, help="output sample rate in Hz")
     p.add_argument("--symbol-rate", type=float, default=DEFAULT_PROFILE.symbol_rate_hz, help="symbol rate in baud")
@@ -83,9 +97,30 @@ def tx_command(argv: list[str]) -> int:
     p.add_argument("--datatype", default="cf32_le", choices=["cf32_le", "cu8"])
     p.add_argument("--frequency", type=float, default=None, help="carrier frequency in Hz, recorded as core:frequency")
     p.add_argument("--pad-s", type=float, default=0.002, help="silence before and after the frames, in seconds")
+    p.add_argument("--bundle-bytes", type=int, default=BUNDLE_BYTES,
+                   help=f"bundle runs of blocks under {BUNDLE_BLOCKS_BELOW} bytes into objects of up to this size, so that "
+                        f"packets fill link frames (default {BUNDLE_BYTES}; 0: one object per block)")
+    p.add_argument("--send", action="append", default=[], metavar="FILE", help="also send this file, signed with --key (repeatable)")
+    p.add_argument("--message", action="append", default=[], metavar="TEXT", help="also send this text message, signed with --key (repeatable)")
+    p.add_argument("--key", help="the broadcaster's key file (from 'chaincast tx keygen'), to sign files and messages")
+    p.add_argument("--send-envelope", action="append", default=[], metavar="ENVELOPE",
+                   help="also send an envelope signed beforehand ('tx send --save-envelope'), as it is (repeatable)")
+    p.add_argument("--save-envelope", metavar="DIR", help="also write each signed envelope to DIR (NAME.envelope); "
+                                                          "with 'tx send' and no --out, only sign (an offline key)")
     args = p.parse_args(argv)
+    files = [*getattr(args, "files", []), *args.send]
+    if (files or args.message) and not args.key:
+        p.error("files and messages need --key (the broadcaster's key file)")
+    if sending and not (files or args.message or args.send_envelope):
+        p.error("nothing to send: give a FILE, --message or --send-envelope")
+    if not args.out and not args.save_envelope:
+        p.error("give --out (a recording) or --save-envelope (signed envelopes only)")
+    if args.source and not args.chain:
+        p.error("--source needs --chain")
     if args.passes < 1:
         p.error("--passes must be at least 1")
+    if not (args.bundle_bytes == 0 or 1024 <= args.bundle_bytes <= 16 << 20):
+        p.error("--bundle-bytes must be 0 or between 1024 and 16 MiB")
     profile = Profile(
         name=DEFAULT_PROFILE.name,
         symbol_rate_hz=args.symbol_rate,
@@ -95,21 +130,31 @@ def tx_command(argv: list[str]) -> int:
     )
     if profile.sample_rate_hz < (1 + profile.rolloff) * profile.symbol_rate_hz:
         p.error(f"--sample-rate must be at least (1 + roll-off) x --symbol-rate = {(1 + profile.rolloff) * profile.symbol_rate_hz:g} Hz")
-    blocks = check_chain(args.source, args.chain)
+    envelopes = signed_envelopes(files, args.message, args.key, args.save_envelope)
+    if not args.out:
+        print(f"{len(envelopes)} files and messages signed -> {args.save_envelope}")
+        return 0
+    envelopes += [read_envelope(path) for path in args.send_envelope]
+    blocks = check_chain(args.source, args.chain) if args.source else []
     stats = write_broadcast(blocks, profile, args.out, passes=args.passes, datatype=args.datatype,
-                            frequency_hz=args.frequency, pad_s=args.pad_s)
+                            frequency_hz=args.frequency, pad_s=args.pad_s, objects=[envelope_object(e) for e in envelopes],
+                            bundle_bytes=args.bundle_bytes)
     print(
-        f"{stats['blocks']} blocks, {stats['frames']} frames, {stats['passes']} passes -> {stats['meta']} "
+        f"{stats['blocks']} blocks, " + (f"{len(envelopes)} files and messages, " if envelopes else "")
+        + f"{stats['frames']} frames, {stats['passes']} passes -> {stats['meta']} "
         f"({stats['air_s']:.2f} s of air time, written at {stats['realtime_factor']:.1f}x real time)"
     )
     return 0
 
 
 def write_broadcast(blocks: list[bytes], profile: Profile, out: str | Path, *, passes: int = 1, datatype: str = "cf32_le",
-                    frequency_hz: float | None = None, pad_s: float = 0.002) -> dict:
-    """Blocks -> a SigMF recording of ``passes`` carousel passes. Returns counts and timings."""
+                    frequency_hz: float | None = None, pad_s: float = 0.002, objects: Iterable[BroadcastObject] = (),
+                    bundle_bytes: int = BUNDLE_BYTES) -> dict:
+    """Blocks, then any other ``objects`` (files and messages: ``txside.envelopes``) -> a SigMF
+    recording of ``passes`` carousel passes. Returns counts and timings."""
     uplink = Uplink(profile, modcod_by_name(profile.modcod))
-    packetizer = Packetizer((block_object(raw) for raw in blocks), uplink.data_bytes)
+    bundled = block_objects(blocks, bundle_below=BUNDLE_BLOCKS_BELOW if bundle_bytes > 0 else 0, bundle_bytes=bundle_bytes)
+    packetizer = Packetizer([*bundled, *objects], uplink.data_bytes)
     info = RecordingInfo(profile.sample_rate_hz, datatype, frequency_hz, profile.symbol_rate_hz, profile.name)
     started = time.perf_counter()
     frames = 0
@@ -127,8 +172,43 @@ def write_broadcast(blocks: list[bytes], profile: Profile, out: str | Path, *, p
             bar.update(1)
     wall_s = time.perf_counter() - started
     air_s = writer.samples_written / profile.sample_rate_hz
-    return {"blocks": len(packetizer), "frames": frames, "passes": passes, "meta": str(writer.meta_path),
+    return {"blocks": len(blocks), "objects": len(packetizer), "frames": frames, "passes": passes, "meta": str(writer.meta_path),
             "samples": writer.samples_written, "air_s": air_s, "wall_s": wall_s, "realtime_factor": air_s / wall_s}
+
+
+def signed_envelopes(files: list[str], messages: list[str], key_file: str | None, save_dir: str | None = None) -> list[bytes]:
+    """Each file and message, signed with the key in ``key_file``, as envelope bytes (also written
+    to ``save_dir/NAME.envelope`` when given, to broadcast later with ``--send-envelope``)."""
+    if not (files or messages):
+        return []
+    key = load_key(key_file)
+    envelopes = [file_envelope(path, key) for path in files] + [message_envelope(text, key) for text in messages]
+    if save_dir is not None:
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        for envelope in envelopes:
+            Path(save_dir, envelope.body.name + ".envelope").write_bytes(envelope.pack())
+    return [envelope.pack() for envelope in envelopes]
+
+
+def read_envelope(path: str | Path) -> bytes:
+    """A pre-signed envelope file, checked to parse (its signature is the receivers' business)."""
+    data = Path(path).read_bytes()
+    try:
+        Envelope.unpack(data)
+    except WireError as bad:
+        raise WireError(f"{path}: not a chaincast envelope ({bad})") from None
+    return data
+
+
+def tx_keygen_command(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="chaincast tx keygen", description="Make the broadcaster's signing key (BIP-340 "
+                                "Schnorr, secp256k1) for files and messages; prints the x-only public key receivers trust.")
+    p.add_argument("--out", required=True, help="new key file (mode 0600; an existing file is never overwritten)")
+    args = p.parse_args(argv)
+    public_hex = generate_key_file(args.out)
+    print(f"key -> {args.out}; public key (give receivers --broadcaster-key {public_hex}):")
+    print(public_hex)
+    return 0
 
 
 # ------------------------------------------------------------------------------------------- chain

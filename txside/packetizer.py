@@ -8,18 +8,53 @@ from collections.abc import Iterable, Iterator
 
 from chaincast.fec.fountain import FountainEncoder, choose_symbol_size
 from chaincast.fec.wire import linkframe, packet
+from chaincast.fec.wire.bundle import bundle_id, pack_bundle
 from chaincast.fec.wire.linkframe import LinkFrame
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.fec.wire.packet import Packet
 
 
 SPREAD_WINDOW = 256  # objects whose symbols are interleaved within a pass
+BUNDLE_BLOCKS_BELOW = 16_000  # bytes: smaller blocks are bundled with their neighbours
+BUNDLE_BYTES = 64_000  # a bundle closes before it would pass this size
 
 
 def block_object(raw_block: bytes) -> BroadcastObject:
     """A block's object id is its hash (double SHA-256 of the 80-byte header, internal order)."""
     block_hash = hashlib.sha256(hashlib.sha256(raw_block[:80]).digest()).digest()
     return BroadcastObject(ObjectType.BLOCK, block_hash, raw_block)
+
+
+def block_objects(blocks: Iterable[bytes], bundle_below: int = BUNDLE_BLOCKS_BELOW,
+                  bundle_bytes: int = BUNDLE_BYTES) -> list[BroadcastObject]:
+    """Blocks in chain order -> objects: each run of consecutive blocks under ``bundle_below``
+    bytes goes out in bundles of up to ``bundle_bytes`` (``fec.wire.bundle``; a run of one stays a
+    block object), larger blocks as block objects. ``bundle_below=0``: no bundles."""
+    objects: list[BroadcastObject] = []
+    run: list[bytes] = []
+    run_bytes = 3  # the bundle header
+
+    def close_run() -> None:
+        nonlocal run_bytes
+        run_bytes = 3
+        if len(run) == 1:
+            objects.append(block_object(run[0]))
+        elif run:
+            payload = pack_bundle(run)
+            objects.append(BroadcastObject(ObjectType.BLOCK_BUNDLE, bundle_id(payload), payload))
+        run.clear()
+
+    for raw in blocks:
+        if len(raw) >= bundle_below:
+            close_run()
+            objects.append(block_object(raw))
+            continue
+        if run and run_bytes + 4 + len(raw) > bundle_bytes:
+            close_run()
+        run.append(raw)
+        run_bytes += 4 + len(raw)
+    close_run()
+    return objects
 
 
 def max_symbol_size(data_bytes: int) -> int:

@@ -5,6 +5,8 @@
 - :mod:`.linkframe`  the data field of one link frame (packets + CRC-32C), before the outer code
 - :mod:`.packet`     one RaptorQ symbol of one object, with its header
 - :mod:`.objects`    object types and the object encoding (payload + SHA-256 trailer)
+- :mod:`.envelope`   a file or message signed by the broadcaster (the payload of a FILE object)
+- :mod:`.bundle`     consecutive small blocks as one object (the payload of a BLOCK_BUNDLE object)
 - :mod:`.chainindex` the chain index object's payload (recent blocks, what is on the air)
 - :mod:`.headers`    the headers object's payload (a run of consecutive block headers)
 

@@ -50,8 +50,8 @@ def test_width_32_kernel_equals_reference_with_slot_refill():
     _, words, good = random_frames(code, 17, 3.5, seed=6)
     _, _, hopeless = random_frames(code, 17, 1.0, seed=7)
     llr = np.concatenate([good, hopeless])[np.random.default_rng(8).permutation(34)]
-    fast = decode(code, llr, max_iterations=6)
-    slow = decode_reference(code, llr, max_iterations=6)
+    fast = decode(code, llr, max_iterations=7)
+    slow = decode_reference(code, llr, max_iterations=7)
     assert np.array_equal(fast.iterations, slow.iterations)
     assert len(set(fast.iterations.tolist())) > 1
     assert np.array_equal(fast.codeword, slow.codeword)
@@ -102,3 +102,44 @@ def test_bad_input_is_refused():
         decode(code, np.full(code.n, np.nan, np.float32))
     with pytest.raises(ValueError):
         decode(code, np.zeros(code.n, np.float32), max_iterations=0)
+
+
+def test_confident_inputs_with_confidently_wrong_bits_decode_like_float():
+    # inputs at and beyond the channel clip with 2% of the bits confidently wrong: messages reach
+    # MAX_MESSAGE at once. A first fixed-point version clipped posteriors and diverged here into
+    # thousands of wrong bits (float32 needed 3 iterations); the reference asserts the int16 bounds
+    from chaincast.fec.ldpc.decode import LLR_SCALE, MAX_CHANNEL, quantise_llr
+
+    code = get_code("3/5", 16200)
+    rng = np.random.default_rng(9)
+    words = encode(code, rng.integers(0, 2, (4, code.k), dtype=np.uint8))
+    amplitude = np.array([50.0, 100.0, 300.0, 2 * MAX_CHANNEL / LLR_SCALE], np.float32)[:, None]
+    llr = (1 - 2 * words.astype(np.float32)) * amplitude
+    flips = rng.random(llr.shape) < 0.02
+    llr[flips] *= -0.6
+    assert np.abs(quantise_llr(llr)).max() == MAX_CHANNEL
+    fast = decode(code, llr, max_iterations=8, width=3)
+    slow = decode_reference(code, llr, max_iterations=8)
+    assert np.array_equal(fast.codeword, slow.codeword) and np.array_equal(fast.iterations, slow.iterations)
+    assert fast.ok.all() and np.array_equal(fast.codeword, words) and np.all(fast.iterations <= 6)
+
+
+def test_hard_decisions_at_the_channel_bound_with_3_percent_flipped_decode():
+    # equal channel and message bounds deadlocked here (a wrong bit of two checks sends each 0)
+    from chaincast.fec.ldpc.decode import LLR_SCALE, MAX_CHANNEL
+
+    code = get_code("3/5", 16200)
+    rng = np.random.default_rng(10)
+    words = encode(code, rng.integers(0, 2, (4, code.k), dtype=np.uint8))
+    llr = (1 - 2 * words.astype(np.float32)) * 4 * MAX_CHANNEL / LLR_SCALE
+    llr[rng.random(llr.shape) < 0.03] *= -1
+    result = decode(code, llr, max_iterations=20)
+    assert result.ok.all() and np.array_equal(result.codeword, words)
+
+
+def test_quantiser_rounds_and_clips():
+    from chaincast.fec.ldpc.decode import LLR_SCALE, MAX_CHANNEL, quantise_llr
+
+    q = quantise_llr(np.array([0.0, 1.0, -1.0, 0.49 / LLR_SCALE, 0.51 / LLR_SCALE, 1e9, -1e9], np.float32))
+    assert q.dtype == np.int16
+    assert q.tolist() == [0, LLR_SCALE, -LLR_SCALE, 0, 1, MAX_CHANNEL, -MAX_CHANNEL]

@@ -129,3 +129,44 @@ def test_wrong_chain_blocks_never_connect(tmp_path, mainnet_blocks):
 
 def test_display_hex_reverses_the_internal_order(mainnet_blocks):
     assert display_hex(block_hash(mainnet_blocks[-1])) == MAINNET_TIP
+
+
+def test_bundles_out_of_order_deliver_every_block_and_become_durable_once_none_waits(tmp_path, mainnet_blocks):
+    """The receiver's bundle path: the second bundle arrives first (its blocks wait for a parent),
+    then the first; every block connects, and both bundles are durable after the flush."""
+    from chaincast.fec.wire.bundle import bundle_id, pack_bundle
+    from chaincast.fec.wire.objects import BroadcastObject, ObjectType
+    from chaincast.rxside.receiver import Receiver
+    from chaincast.rxside.store import DURABLE, ReceiverStore
+
+    delivery = ChainDelivery(tmp_path, "main")
+    store = ReceiverStore(tmp_path / "state.sqlite", "main")
+    receiver = Receiver(2.4e6, 1e6, 0.2, delivery, store=store)
+    halves = [pack_bundle(mainnet_blocks[1:60]), pack_bundle(mainnet_blocks[60:120])]
+    keys = [(ObjectType.BLOCK_BUNDLE, bundle_id(p)) for p in halves]
+    for key, payload in zip(keys[::-1], halves[::-1]):
+        store.object_complete(*key, payload)
+        receiver._deliver(BroadcastObject(*key, payload))
+        if key == keys[1]:
+            assert delivery.tip()[0] == 0 and receiver._bundle_waiting  # all 60 wait for block 59
+    assert delivery.tip()[0] == 119 and not receiver._bundle_waiting
+    receiver._checkpoint()
+    assert [store.state_of(*key) for key in keys] == [DURABLE, DURABLE]
+    # a malformed bundle (its digest was right: the broadcaster's doing) is counted, not retried
+    receiver._deliver(BroadcastObject(ObjectType.BLOCK_BUNDLE, bytes(32), b"\x01\x00\x01"))
+    assert receiver.report().objects_corrupt == 1
+    delivery.close()
+
+
+def test_a_witness_mutated_copy_does_not_shadow_the_genuine_block(tmp_path, regtest_blocks):
+    """Same header (so the same hash and object id), passes the context-free checks, fails the
+    witness commitment: rejected, and the genuine block that arrives after it still connects."""
+    genuine = regtest_blocks[201]  # height 202: segwit spends, the last input's witness ends 5 bytes from the end
+    mutated = bytearray(genuine)
+    mutated[-5] ^= 0x01
+    delivery = ChainDelivery(tmp_path, "regtest")
+    for raw in regtest_blocks[:201]:
+        delivery.submit(raw)
+    assert delivery.submit(bytes(mutated)) == "rejected"
+    assert delivery.submit(genuine) == "validated"  # was "duplicate": the receiver then marked it durable, lost
+    assert delivery.tip() == (202, display_hex(block_hash(genuine)))
