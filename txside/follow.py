@@ -87,6 +87,8 @@ class FollowConfig:
     backfill_from: int = 1
     spread_window: int = 256
     spread_bytes: int = 4 << 20
+    bundle_below: int = 16_000
+    bundle_bytes: int = 64_000
     # [log]
     log_file: str = ""
     log_level: str = "info"
@@ -97,7 +99,8 @@ class FollowConfig:
             carousel_blocks=self.carousel_blocks, carousel_share=self.carousel_share, headers_share=self.headers_share,
             backfill_share=self.backfill_share, index_interval_s=self.index_interval_s,
             new_block_passes=self.new_block_passes, fresh_passes=self.fresh_passes,
-            headers_per_object=self.headers_per_object, spread_window=self.spread_window, spread_bytes=self.spread_bytes)
+            headers_per_object=self.headers_per_object, spread_window=self.spread_window, spread_bytes=self.spread_bytes,
+            bundle_below=self.bundle_below, bundle_bytes=self.bundle_bytes)
 
 
 SECTIONS = {
@@ -107,7 +110,7 @@ SECTIONS = {
     "output": ["out", "realtime", "lead_s", "duration_s", "frames_log"],
     "schedule": ["carousel_blocks", "carousel_share", "headers_share", "backfill_share", "index_interval_s",
                  "new_block_passes", "fresh_passes", "headers_per_object", "headers_from", "backfill_from",
-                 "spread_window", "spread_bytes"],
+                 "spread_window", "spread_bytes", "bundle_below", "bundle_bytes"],
     "log": ["file", "level", "status"],
 }
 _LOG_KEYS = {"file": "log_file", "level": "log_level", "status": "status"}
@@ -145,6 +148,8 @@ HELP = {
     "backfill_from": "first height of the backfill (default 1: every node has the genesis block)",
     "spread_window": "objects whose symbols are interleaved in a carousel or backfill pass (default 256)",
     "spread_bytes": "bytes of objects interleaved at most at once (default 4 MiB)",
+    "bundle_below": "backfill: runs of blocks under this many bytes go as bundles (default 16000; 0: none)",
+    "bundle_bytes": "backfill: a bundle closes before this many bytes (default 64000)",
     "log_file": "JSON-lines log file (default stderr)",
     "log_level": "debug, info, warning or error (default info)",
     "status": "status line on stderr: auto (when it is a terminal), true or false",

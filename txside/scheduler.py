@@ -14,7 +14,9 @@ Traffic classes (``Share``), in order of precedence within each frame:
    whose next packet does not fit the rest of a frame keeps its credit for the next frame):
    ``CAROUSEL``, the most recent ``carousel_blocks`` blocks, pass after pass; ``HEADERS``, runs of
    ``headers_per_object`` headers (``chaincast.fec.wire.headers``), aligned to multiples of it,
-   cycled oldest first; ``BACKFILL``, older blocks the service feeds in (full history).
+   cycled oldest first; ``BACKFILL``, older blocks the service feeds in (full history), runs of
+   small ones in bundles (``block_objects``: one object, one packet header per symbol, instead of
+   a few symbols of repair overhead per tiny block).
 
 Every object keeps its fountain encoder state between passes (``_Sender``), so each pass of it,
 whichever class sends it, carries repair symbols no earlier pass sent (up to ``fresh_passes``
@@ -27,6 +29,7 @@ round-robin (as ``Packetizer.pass_packets``), in windows bounded by object count
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -40,7 +43,7 @@ from chaincast.fec.wire.headers import HEADER_BYTES, HeadersRun
 from chaincast.fec.wire.linkframe import LinkFrame
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.fec.wire.packet import Packet
-from chaincast.txside.packetizer import SPREAD_WINDOW, block_object, max_symbol_size
+from chaincast.txside.packetizer import BUNDLE_BLOCKS_BELOW, BUNDLE_BYTES, SPREAD_WINDOW, block_object, block_objects, max_symbol_size
 
 NEW_AT_MOST = 6
 """A change that connects more blocks than this sends only the last ones as new (the others join
@@ -94,6 +97,8 @@ class ScheduleConfig:
     headers_per_object: int = 2016
     spread_window: int = SPREAD_WINDOW
     spread_bytes: int = 4 << 20
+    bundle_below: int = BUNDLE_BLOCKS_BELOW  # backfill: consecutive blocks under this size travel as bundles
+    bundle_bytes: int = BUNDLE_BYTES  # (``Packetizer``'s bundles, ``fec.wire.bundle``); 0: no bundles
 
     def __post_init__(self) -> None:
         if self.carousel_blocks < 1 or self.new_block_passes < 1 or self.fresh_passes < 1:
@@ -237,7 +242,7 @@ class Scheduler:
         self._headers_next = 0  # index of the next headers run in the cycle
         self._headers_cycle = 0
         self._headers_on_air: ObjectEntry | None = None
-        self._backfill_pending: list[tuple[int, bytes, _Sender]] = []
+        self._backfill_pending: list[tuple[int, bytes, int]] = []  # (height, raw block, cycle)
         self._backfill_on_air: list[tuple[int, bytes]] = []
         self._virtual_time = 0.0
         self._index_sequence = 0
@@ -326,23 +331,27 @@ class Scheduler:
         """Whether the backfill class would take another block now (``offer_backfill``)."""
         if self.config.backfill_share <= 0:
             return False
-        pending_bytes = sum(s.encoder.transfer_length for _, _, s in self._backfill_pending)
+        pending_bytes = sum(len(raw) for _, raw, _ in self._backfill_pending)
         return len(self._backfill_pending) < self.config.spread_window and pending_bytes < self.config.spread_bytes
 
     def offer_backfill(self, height: int, raw: bytes, cycle: int = 0) -> None:
-        """An older block for the backfill; ``cycle`` counts how often the backfill went round
-        the history, and picks the pass (fresh repair symbols each time round)."""
-        sender = _Sender(block_object(raw), self._symbol_limit, self.config.fresh_passes)
-        sender.passes_sent = cycle
-        self._backfill_pending.append((height, sender.obj.object_id, sender))
+        """An older block for the backfill, in ascending height order; ``cycle`` counts how often
+        the backfill went round the history, and picks the pass (fresh repair symbols each time)."""
+        self._backfill_pending.append((height, raw, cycle))
 
     def _backfill_window(self) -> list[_Item] | None:
         if not self._backfill_pending:
             self._backfill_on_air = []
             return None
         window, self._backfill_pending = self._backfill_pending, []
-        self._backfill_on_air = [(height, object_id) for height, object_id, _ in window]
-        return _round_robin(Share.BACKFILL, [s for _, _, s in window])
+        self._backfill_on_air = [(height, block_hash(raw)) for height, raw, _ in window]
+        senders = []
+        for cycle, run in itertools.groupby(window, key=lambda entry: entry[2]):  # a window may wrap round
+            for obj in block_objects([raw for _, raw, _ in run], self.config.bundle_below, self.config.bundle_bytes):
+                sender = _Sender(obj, self._symbol_limit, self.config.fresh_passes)
+                sender.passes_sent = cycle
+                senders.append(sender)
+        return _round_robin(Share.BACKFILL, senders)
 
     # ------------------------------------------------------------------ carousel and headers
 

@@ -58,6 +58,8 @@ headers_from = 5
 backfill_from = 2
 spread_window = 16
 spread_bytes = 1000000
+bundle_below = 1000
+bundle_bytes = 20000
 
 [log]
 file = "log.jsonl"
@@ -127,8 +129,10 @@ file = "{log_file}"
     assert stopped["tip_height"] == 60 and stopped["air_s"] >= 4 and stopped["bytes_by_share"]["backfill"] > 0
     frames = [json.loads(line) for line in frames_log.read_text().splitlines()]
     assert len(frames) == stopped["frames"]
-    sent = {obj[2] for f in frames for obj in f["objects"] if obj[1] == 1}
-    assert sent == {block_hash(raw)[::-1].hex() for raw in chain[1:]}  # recent 21..60 by the carousel, 1..20 by the backfill
+    sent = {(obj[0], obj[1]) for f in frames for obj in f["objects"]}
+    blocks = {obj[2] for f in frames for obj in f["objects"] if obj[1] == 1}
+    assert blocks == {block_hash(raw)[::-1].hex() for raw in chain[21:]}  # the carousel: the recent 40
+    assert ("backfill", 3) in sent  # 1..20 by the backfill, in bundles (the rx below needs every one)
     capsys.readouterr()
     assert load_command("rx")([str(tmp_path / "up.sigmf-meta"), "--chain", "regtest", "--datadir",
                                str(tmp_path / "rx"), "--json", "--no-state"]) == 0

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from chaincast.fec.fountain import FountainDecoder
+from chaincast.fec.wire.bundle import unpack_bundle
 from chaincast.fec.wire.chainindex import ChainIndex, OnAir
 from chaincast.fec.wire.headers import HeadersRun
 from chaincast.fec.wire.linkframe import LinkFrame
@@ -234,3 +235,15 @@ def test_a_reorg_takes_the_stale_blocks_off_the_air(chain):
     assert later[0].object_id == chain[150].block_hash and later[0].share is Share.NEW
     assert (s.tip_height, s.tip_hash) == (151, chain[151].block_hash)
     assert s.headers_range == (0, 151)
+
+
+def test_the_backfill_sends_runs_of_small_blocks_as_bundles(chain):
+    s = scheduler_for(chain, recent=20, carousel_share=0.1, headers_share=0, backfill_share=0.9, bundle_bytes=8000)
+    for block in chain[1:101]:
+        s.offer_backfill(block.height, block.raw)
+    objects = rebuilt_objects(s, 40)
+    bundles = [o for o in objects if o.object_type == ObjectType.BLOCK_BUNDLE]
+    assert len(bundles) > 1
+    carried = [raw for bundle in bundles for raw in unpack_bundle(bundle.payload)]
+    carried += [o.payload for o in objects if o.object_type == ObjectType.BLOCK and o.object_id not in s._carousel]
+    assert sorted(carried) == sorted(b.raw for b in chain[1:101])  # every block once, none lost
