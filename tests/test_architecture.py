@@ -19,7 +19,7 @@ def test_import_contracts_hold():
     assert "Contracts: 2 kept, 0 broken" in result.stdout
 
 
-FORBIDDEN_IN_PURE = re.compile(r"^\s*(?:import|from)\s+(pbk|sigmf|sqlite3|coincurve|chaincast\.txside|chaincast\.rxside)\b", re.M)
+FORBIDDEN_IN_PURE = re.compile(r"^\s*(?:import|from)\s+(pbk|sigmf|sqlite3|coincurve|zmq|chaincast\.txside|chaincast\.rxside)\b", re.M)
 
 
 def test_pure_libraries_import_no_bitcoin_or_io_module_even_lazily():

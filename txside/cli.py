@@ -29,6 +29,7 @@ from chaincast.fec.wire.recording import RecordingInfo
 from chaincast.sdr.channel import Channel, cu8_to_complex
 from chaincast.txside.chaincheck import check_chain
 from chaincast.txside.envelopes import envelope_object, file_envelope, generate_key_file, load_key, message_envelope
+from chaincast.txside.follow import follow_command
 from chaincast.txside.packetizer import BUNDLE_BLOCKS_BELOW, BUNDLE_BYTES, Packetizer, block_objects, link_frames
 from chaincast.txside.recording import SigmfWriter, read_sigmf_chunks, read_sigmf_info
 from chaincast.txside.uplink import Uplink
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def tx_command(argv: list[str]) -> int:
+    if argv[:1] == ["follow"]:
+        return follow_command(argv[1:])
     if argv[:1] == ["keygen"]:
         return tx_keygen_command(argv[1:])
     sending = argv[:1] == ["send"]  # `tx send FILE...`: files and messages, blocks optional
@@ -82,7 +85,8 @@ def tx_command(argv: list[str]) -> int:
         argv = argv[1:]
     else:
         p = argparse.ArgumentParser(prog="chaincast tx", description="Broadcast blocks: write a SigMF IQ recording of the uplink. "
-                                    "'chaincast tx send --help': files and messages; 'chaincast tx keygen --help': the signing key.")
+                                    "'chaincast tx send --help': files and messages; 'chaincast tx keygen --help': the signing key; "
+                                    "'chaincast tx follow --help': the service that follows a node.")
     p.add_argument("--source", required=not sending, help="blk*.dat file, Bitcoin Core blocks/ dir, hex-per-line file, or dir of raw blocks")
     p.add_argument("--chain", required=not sending, choices=["main", "testnet", "testnet4", "signet", "regtest"])
     p.add_argument("--out", required=not sending, help="output recording (.sigmf-meta; the .sigmf-data goes beside it)")

@@ -7,6 +7,8 @@
 - :mod:`.objects`    object types and the object encoding (payload + SHA-256 trailer)
 - :mod:`.envelope`   a file or message signed by the broadcaster (the payload of a FILE object)
 - :mod:`.bundle`     consecutive small blocks as one object (the payload of a BLOCK_BUNDLE object)
+- :mod:`.chainindex` the chain index object's payload (recent blocks, what is on the air)
+- :mod:`.headers`    the headers object's payload (a run of consecutive block headers)
 
 Every format is a frozen dataclass with ``pack()`` and a classmethod ``unpack()`` that rejects
 short input, trailing bytes, unknown versions and bad checksums with :class:`WireError`.
