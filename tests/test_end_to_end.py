@@ -233,5 +233,5 @@ def test_issue5_a_third_of_the_air_time_blanked_in_20_ms_bursts_with_short_frame
     blocks bundled, tip 438 in 3 of 4 seeds, nothing in the fourth: not met for them.)"""
     report = broadcast_and_receive(tmp_path, shared_file(MAINNET_BLK), "main", passes=3, modcod="qpsk-3/5-short",
                                    impairments=IMPAIRED + ["--blank-fraction", "0.3", "--blank-ms", "20"])
-    assert report["frames_failed"] > 50  # the bursts really hit
+    assert report["frames_ok"] < 0.8 * report["frames_on_air"], report  # the bursts really hit
     assert report["tip_height"] == 438 and report["tip_hash"] == MAINNET_TIP
