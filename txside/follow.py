@@ -43,6 +43,8 @@ from chaincast.txside.node import (
 )
 from chaincast.txside.recording import SigmfWriter
 from chaincast.txside.scheduler import ScheduleConfig, ScheduledFrame, Scheduler, Share, TipChange
+
+_SCHEDULE = ScheduleConfig()  # the scheduler's defaults are the config file's
 from chaincast.txside.uplink import Uplink
 
 log = logging.getLogger("chaincast.follow")
@@ -75,20 +77,20 @@ class FollowConfig:
     duration_s: float = 0.0
     frames_log: str = ""
     # [schedule]
-    carousel_blocks: int = 144
-    carousel_share: float = 0.6
-    headers_share: float = 0.1
-    backfill_share: float = 0.3
-    index_interval_s: float = 5.0
-    new_block_passes: int = 2
-    fresh_passes: int = 16
-    headers_per_object: int = 2016
+    carousel_blocks: int = _SCHEDULE.carousel_blocks
+    carousel_share: float = _SCHEDULE.carousel_share
+    headers_share: float = _SCHEDULE.headers_share
+    backfill_share: float = _SCHEDULE.backfill_share
+    index_interval_s: float = _SCHEDULE.index_interval_s
+    new_block_passes: int = _SCHEDULE.new_block_passes
+    fresh_passes: int = _SCHEDULE.fresh_passes
+    headers_per_object: int = _SCHEDULE.headers_per_object
     headers_from: int = 0
     backfill_from: int = 1
-    spread_window: int = 256
-    spread_bytes: int = 4 << 20
-    bundle_below: int = 16_000
-    bundle_bytes: int = 64_000
+    spread_window: int = _SCHEDULE.spread_window
+    spread_bytes: int = _SCHEDULE.spread_bytes
+    bundle_below: int = _SCHEDULE.bundle_below
+    bundle_bytes: int = _SCHEDULE.bundle_bytes
     # [log]
     log_file: str = ""
     log_level: str = "info"
