@@ -66,12 +66,16 @@ class ChainDelivery:
         self._params = pbk.ChainParameters(chain_type).consensus_params
         self._chainman: pbk.ChainstateManager | None = None  # opened on the first block worth storing
         self.reorder_blocks, self.reorder_bytes = reorder_blocks, reorder_bytes
-        self._waiting: OrderedDict[bytes, bytes] = OrderedDict()  # hash -> raw, oldest first
+        # Blocks waiting for their parent, oldest first, keyed by (hash, SHA-256 of the bytes): the
+        # header fixes the hash but not the witness data, so a mutated-witness copy and the genuine
+        # block can both wait, and only connecting tells them apart.
+        self._waiting: OrderedDict[tuple[bytes, bytes], bytes] = OrderedDict()
         self._waiting_bytes = 0
-        self._children: dict[bytes, set[bytes]] = {}  # parent hash -> waiting children
+        self._children: dict[bytes, set[tuple[bytes, bytes]]] = {}  # parent hash -> waiting children
         self._seen: set[bytes] = set()
         self._rejected: set[bytes] = set()  # SHA-256 of rejected bytes: one forgery counts once
         self._connected: list[bytes] = []  # hashes validated since the last take_connected()
+        self._released_rejected: list[bytes] = []  # hashes that waited, then failed (take_connected)
         self.stats = DeliveryStats()
 
     @property
@@ -96,7 +100,8 @@ class ChainDelivery:
             self.stats.blocks_rejected += 1
             return "rejected"
         h = block_hash(raw)
-        if h in self._seen or h in self._waiting:
+        version = (h, hashlib.sha256(raw).digest())
+        if h in self._seen or version in self._waiting:
             self.stats.blocks_duplicate += 1
             return "duplicate"
         try:
@@ -113,7 +118,7 @@ class ChainDelivery:
             self.stats.blocks_duplicate += 1
             return "duplicate"
         if not self._parent_known(raw[4:36]):
-            self._park(h, raw)
+            self._park(version, raw)
             return "waiting"
         outcome = self._connect(h, block)
         if outcome == "validated":
@@ -148,20 +153,20 @@ class ChainDelivery:
         self.stats.blocks_rejected += 1  # stored but not connected: failed contextual validation
         return "rejected"
 
-    def _park(self, h: bytes, raw: bytes) -> None:
-        self._waiting[h] = raw
+    def _park(self, version: tuple[bytes, bytes], raw: bytes) -> None:
+        self._waiting[version] = raw
         self._waiting_bytes += len(raw)
-        self._children.setdefault(raw[4:36], set()).add(h)
+        self._children.setdefault(raw[4:36], set()).add(version)
         while len(self._waiting) > self.reorder_blocks or self._waiting_bytes > self.reorder_bytes:
             self._unpark(next(iter(self._waiting)))
             self.stats.blocks_dropped += 1
         self.stats.blocks_waiting = len(self._waiting)
 
-    def _unpark(self, h: bytes) -> bytes:
-        raw = self._waiting.pop(h)
+    def _unpark(self, version: tuple[bytes, bytes]) -> bytes:
+        raw = self._waiting.pop(version)
         self._waiting_bytes -= len(raw)
         siblings = self._children[raw[4:36]]
-        siblings.discard(h)
+        siblings.discard(version)
         if not siblings:
             del self._children[raw[4:36]]
         return raw
@@ -170,8 +175,18 @@ class ChainDelivery:
         ready = [parent]
         while ready:
             for child in sorted(self._children.get(ready.pop(), ())):
-                if self._connect(child, kernel_block(self._unpark(child))) == "validated":
-                    ready.append(child)
+                if child not in self._waiting:
+                    continue  # another version of the same block connected first
+                h = child[0]
+                raw = self._unpark(child)
+                if h in self._seen:  # a version of it already connected: this one is a duplicate
+                    self.stats.blocks_duplicate += 1
+                    continue
+                if self._connect(h, kernel_block(raw)) == "validated":
+                    ready.append(h)
+                else:
+                    self._rejected.add(child[1])
+                    self._released_rejected.append(h)
         self.stats.blocks_waiting = len(self._waiting)
 
     def tip(self) -> tuple[int, str]:
@@ -201,6 +216,12 @@ class ChainDelivery:
         is validated during the parent's ``submit``)."""
         connected, self._connected = self._connected, []
         return connected
+
+    def take_rejected_waiting(self) -> list[bytes]:
+        """Hashes of blocks that had been answered "waiting" and failed validation once their
+        parent came, since the last call, unless another version of the same block connected."""
+        rejected, self._released_rejected = self._released_rejected, []
+        return [h for h in rejected if h not in self._seen]
 
     def checkpoint(self) -> None:
         """Make everything processed so far durable: the kernel flushes its block index and

@@ -189,11 +189,20 @@ class Receiver:
     def _take_connected(self) -> None:
         for h in self.delivery.take_connected():
             self._given.append((ObjectType.BLOCK, h))
-            for key, waiting in list(self._bundle_waiting.items()):
-                waiting.discard(h)
-                if not waiting:
-                    del self._bundle_waiting[key]
-                    self._given.append(key)
+            self._bundle_block_done(h)
+        for h in self.delivery.take_rejected_waiting():
+            # a block object is rebuilt from fresh symbols (the bytes may have been a forgery
+            # sharing the genuine header); a bundle's block came with the bundle's digest, so the
+            # bundle is done with it
+            self.assembler.reopen(ObjectType.BLOCK, h)
+            self._bundle_block_done(h)
+
+    def _bundle_block_done(self, h: bytes) -> None:
+        for key, waiting in list(self._bundle_waiting.items()):
+            waiting.discard(h)
+            if not waiting:
+                del self._bundle_waiting[key]
+                self._given.append(key)
 
     def report(self) -> ReceiveReport:
         demod, link, asm, dlv = self.demodulator.stats, self.link.stats, self.assembler.stats, self.delivery.stats

@@ -81,6 +81,9 @@ class SinkDelivery:
     def take_connected(self) -> list[bytes]:
         return self.delivery.take_connected()
 
+    def take_rejected_waiting(self) -> list[bytes]:
+        return self.delivery.take_rejected_waiting()
+
     def checkpoint(self) -> None:
         self.delivery.checkpoint()
 

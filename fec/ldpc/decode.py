@@ -37,7 +37,10 @@ errors where float32 corrected them in 3 iterations (now a test). Equal channel 
 bounds failed hard-decision inputs (+-bound, 3% flipped) that float32 decodes: a wrong bit of
 two checks sends each of them ``-bound + bound = 0`` and the pair deadlocks; twice the channel
 bound breaks the tie. The normalisation
-``alpha * min - offset`` is computed per check in float32 and truncated toward zero. int16 halves
+``alpha * min - offset`` is computed per check in float32 and rounded to the nearest unit:
+truncating it toward zero instead (a bias of half a unit, 1/32 LLR, on every message) cost
+QPSK 3/4 about 0.05 dB at 4.03 dB (11/8192 frame errors against 3/8192 rounded and 3/8192 with
+float32) and took more iterations; doubling LLR_SCALE instead helped less (8/8192). int16 halves
 the bytes per lane against float32 (32 slots in one 512-bit vector): about 1.5x faster.
 
 ``decode`` runs the numba kernel: frames sit in ``width`` slots that are processed together (the
@@ -221,6 +224,7 @@ def _layered_kernel(llr, ptr, bits, max_iter, alpha, offset, width, out, out_ite
     plus = np.int8(1)
     minus = np.int8(-1)
     no_magnitude = np.float32(0.0)
+    half = np.float32(0.5)
     max_message = np.float32(MAX_MESSAGE)
     next_frame = 0
     active = 0
@@ -268,9 +272,9 @@ def _layered_kernel(llr, ptr, bits, max_iter, alpha, offset, width, out, out_ite
                     acc[4, b] = np.int16(hs ^ lv)
                     acc[5, b] = np.int16(flag | (lv == 0))
             for b in range(w):
-                # alpha * min - offset in float32, truncated toward zero, per check (not per edge)
-                m1 = min(max(np.float32(acc[0, b]) * alpha - offset, no_magnitude), max_message)
-                m2 = min(max(np.float32(acc[1, b]) * alpha - offset, no_magnitude), max_message)
+                # alpha * min - offset in float32, rounded (+0.5, then truncated), per check (not per edge)
+                m1 = min(max(np.float32(acc[0, b]) * alpha - offset + half, no_magnitude), max_message)
+                m2 = min(max(np.float32(acc[1, b]) * alpha - offset + half, no_magnitude), max_message)
                 negative = acc[3, b] < 0
                 acc[0, b] = np.int16(-np.int16(m1)) if negative else np.int16(m1)
                 acc[1, b] = np.int16(-np.int16(m2)) if negative else np.int16(m2)
@@ -365,7 +369,7 @@ def decode_reference(code: LdpcCode, llr: np.ndarray, max_iterations: int = DEFA
             others = np.where(np.arange(v.size)[None, :] == first[:, None], min2[:, None], min1[:, None])
             negative = q < 0
             out_negative = negative ^ (np.count_nonzero(negative, axis=1) % 2 == 1)[:, None]
-            normalised = np.clip(others.astype(np.float32) * alpha - offset, 0, np.float32(MAX_MESSAGE))
+            normalised = np.clip(others.astype(np.float32) * alpha - offset + np.float32(0.5), 0, np.float32(MAX_MESSAGE))
             magnitude = np.trunc(normalised).astype(np.int64)
             new_msg = np.where(out_negative, -magnitude, magnitude)
             new = q + new_msg

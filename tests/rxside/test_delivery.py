@@ -170,3 +170,35 @@ def test_a_witness_mutated_copy_does_not_shadow_the_genuine_block(tmp_path, regt
     assert delivery.submit(bytes(mutated)) == "rejected"
     assert delivery.submit(genuine) == "validated"  # was "duplicate": the receiver then marked it durable, lost
     assert delivery.tip() == (202, display_hex(block_hash(genuine)))
+
+
+def test_a_witness_mutated_copy_waiting_for_its_parent_does_not_shadow_the_genuine_block(tmp_path, regtest_blocks):
+    """The same forgery while the parent is missing: both versions wait (only connecting tells them
+    apart), the forgery fails when the parent comes, the genuine block connects."""
+    genuine = regtest_blocks[201]
+    mutated = bytearray(genuine)
+    mutated[-5] ^= 0x01
+    delivery = ChainDelivery(tmp_path, "regtest")
+    for raw in regtest_blocks[:200]:
+        delivery.submit(raw)
+    assert delivery.submit(bytes(mutated)) == "waiting"
+    assert delivery.submit(genuine) == "waiting"  # was "duplicate": the receiver then marked it durable, lost
+    assert delivery.submit(genuine) == "duplicate"
+    assert delivery.submit(regtest_blocks[200]) == "validated"
+    assert delivery.tip() == (202, display_hex(block_hash(genuine)))
+    assert delivery.stats.blocks_rejected == 1 and delivery.take_rejected_waiting() == []
+
+
+def test_a_forgery_that_waited_alone_is_reported_so_its_object_is_rebuilt(tmp_path, regtest_blocks):
+    genuine = regtest_blocks[201]
+    mutated = bytearray(genuine)
+    mutated[-5] ^= 0x01
+    delivery = ChainDelivery(tmp_path, "regtest")
+    for raw in regtest_blocks[:200]:
+        delivery.submit(raw)
+    assert delivery.submit(bytes(mutated)) == "waiting"
+    assert delivery.submit(regtest_blocks[200]) == "validated"
+    assert delivery.take_rejected_waiting() == [block_hash(genuine)]
+    assert delivery.submit(bytes(mutated)) == "rejected"
+    assert delivery.submit(genuine) == "validated"
+    assert delivery.tip() == (202, display_hex(block_hash(genuine)))
