@@ -174,7 +174,9 @@ def rx_command(argv: list[str]) -> int:
             f"lock acquired {report.lock_acquisitions}x; "
             f"{report.objects_complete} objects; {report.blocks_validated} blocks validated, "
             f"{report.blocks_rejected} rejected, {report.blocks_known} already known, {report.blocks_waiting} waiting for a parent\n"
-            f"tip {report.tip_height} {report.tip_hash}  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, "
+            f"tip {report.tip_height} {report.tip_hash}"
+            + (f", headers to {report.headers_height}" if report.headers_height >= 0 else "")
+            + f"  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, "
             f"{report.duration_s:.2f} s of signal in {wall_s:.2f} s)"
         )
         if report.files_saved or report.files_rejected or report.files_known:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,9 @@ class ChainDelivery:
         self._seen: set[bytes] = set()
         self._rejected: set[bytes] = set()  # SHA-256 of rejected bytes: one forgery counts once
         self._connected: list[bytes] = []  # hashes validated since the last take_connected()
+        # block hash -> its height on the checked header chain, or None (rxside.headerchain): when
+        # the reorder buffer is full it drops blocks off that chain first, then the highest ones
+        self.height_hint: Callable[[bytes], int | None] | None = None
         self._released_rejected: list[bytes] = []  # hashes that waited, then failed (take_connected)
         self.stats = DeliveryStats()
 
@@ -158,9 +162,22 @@ class ChainDelivery:
         self._waiting_bytes += len(raw)
         self._children.setdefault(raw[4:36], set()).add(version)
         while len(self._waiting) > self.reorder_blocks or self._waiting_bytes > self.reorder_bytes:
-            self._unpark(next(iter(self._waiting)))
+            self._unpark(self._eviction_victim())
             self.stats.blocks_dropped += 1
         self.stats.blocks_waiting = len(self._waiting)
+
+    def _eviction_victim(self) -> tuple[bytes, bytes]:
+        """The waiting block to drop: the oldest one off the header chain, else the highest one."""
+        if self.height_hint is None:
+            return next(iter(self._waiting))
+        highest, highest_height = None, -1
+        for version in self._waiting:
+            height = self.height_hint(version[0])
+            if height is None:
+                return version
+            if height > highest_height:
+                highest, highest_height = version, height
+        return highest
 
     def _unpark(self, version: tuple[bytes, bytes]) -> bytes:
         raw = self._waiting.pop(version)

@@ -16,8 +16,10 @@ import numpy as np
 
 from chaincast.fec.wire.bundle import unpack_bundle
 from chaincast.fec.wire.errors import WireError
+from chaincast.fec.wire.headers import HeadersRun
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.rxside.assembler import ObjectAssembler
+from chaincast.rxside.headerchain import HeaderChain, HeaderRejected
 from chaincast.rxside.inbox import Inbox
 from chaincast.rxside.kernel import ChainDelivery, block_hash
 from chaincast.rxside.linkdecode import LinkDecoder
@@ -56,6 +58,9 @@ class ReceiveReport:
     duration_s: float
     resumed_from_s: float  # where this run started reading (a restarted receiver skips what it committed)
     objects_redelivered: int  # rebuilt before a stop, not yet durable in the node: handed over again
+    headers_height: int = -1  # the checked header chain's last height (headers-first; -1: no headers yet)
+    headers_rejected: int = 0  # header runs refused (malformed, no proof of work, wrong difficulty, less work)
+    headers_rejected_why: str = ""  # the last reason
     files_saved: int = 0  # signed files and messages verified and saved in the inbox
     files_rejected: int = 0  # envelopes dropped (see files_rejected_why); with no broadcaster key, all of them
     files_known: int = 0  # verified, already in the inbox with the same bytes
@@ -89,6 +94,17 @@ class Receiver:
         self.bundles_malformed = 0
         self._bundle_waiting: dict[tuple[int, bytes], set[bytes]] = {}  # bundle -> its blocks waiting for a parent
         self.objects_redelivered = 0
+        self.headers_rejected = 0
+        self.headers_rejected_why = ""
+        on_change = store.replace_headers if store is not None else None
+        try:
+            self.headers = HeaderChain(delivery.chain, store.headers() if store is not None else [], on_change)
+        except HeaderRejected as bad:  # a damaged state file: start the header chain over
+            self.headers = HeaderChain(delivery.chain, on_change=on_change)
+            store.replace_headers(0, [])
+            self.headers_rejected, self.headers_rejected_why = 1, str(bad)
+        self._headers_waiting: dict[HeadersRun, tuple[int, bytes]] = {}  # runs that do not attach yet -> key
+        delivery.height_hint = self.headers.height_of  # the reorder buffer keeps the blocks nearest the tip
         self._given: list[tuple[int, bytes]] = []  # handed to the node since its last flush
         self._last_checkpoint = time.monotonic()
         if store is not None:
@@ -151,6 +167,9 @@ class Receiver:
         if obj.object_type == ObjectType.BLOCK_BUNDLE:
             self._deliver_bundle(key, obj.payload)
             return
+        if obj.object_type == ObjectType.HEADERS:
+            self._deliver_headers(key, obj.payload)
+            return
         if obj.object_type != ObjectType.BLOCK:
             self._given.append(key)
             return
@@ -185,6 +204,28 @@ class Receiver:
         else:
             self._given.append(key)
         self._take_connected()
+
+    def _deliver_headers(self, key: tuple[int, bytes], payload: bytes) -> None:
+        """A run that does not attach yet stays pending in the store (handed over again after a
+        restart) until an earlier run lets it attach."""
+        try:
+            run = HeadersRun.unpack(payload)
+        except WireError as bad:
+            outcome_rejected = str(bad)
+        else:
+            outcome = self.headers.add_run(run)
+            outcome_rejected = outcome.rejected
+            if outcome.waiting:
+                self._headers_waiting[run] = key
+                return
+        if outcome_rejected:
+            self.headers_rejected += 1
+            self.headers_rejected_why = outcome_rejected
+        self._given.append(key)
+        for waiting, waiting_key in list(self._headers_waiting.items()):
+            if not self.headers.is_waiting(waiting):
+                del self._headers_waiting[waiting]
+                self._given.append(waiting_key)
 
     def _take_connected(self) -> None:
         for h in self.delivery.take_connected():
@@ -235,6 +276,9 @@ class Receiver:
             duration_s=round(self.samples / self.sample_rate_hz, 3),
             resumed_from_s=round(self.first_sample / self.sample_rate_hz, 3),
             objects_redelivered=self.objects_redelivered,
+            headers_height=self.headers.height,
+            headers_rejected=self.headers_rejected,
+            headers_rejected_why=self.headers_rejected_why,
             **(self._inbox_report() if self.inbox is not None else {}),
         )
 

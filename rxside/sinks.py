@@ -67,6 +67,7 @@ class SinkDelivery:
         self.delivery, self.sink, self.wait_s = delivery, sink, wait_s
         self.stats = delivery.stats  # the receiver's counters are the datadir's
         self.chain_dir = delivery.chain_dir
+        self.chain = delivery.chain
         self.sink_stats = SinkStats(sink.name, sink.target)
         self._next: int | None = None  # first height the sink lacks; None: ask the sink
         self._last: tuple[int, str] | None = None  # last (height, hash) handed over: a reorg below it re-asks
@@ -83,6 +84,14 @@ class SinkDelivery:
 
     def take_rejected_waiting(self) -> list[bytes]:
         return self.delivery.take_rejected_waiting()
+
+    @property
+    def height_hint(self):
+        return self.delivery.height_hint
+
+    @height_hint.setter
+    def height_hint(self, hint) -> None:
+        self.delivery.height_hint = hint
 
     def checkpoint(self) -> None:
         self.delivery.checkpoint()

@@ -6,7 +6,8 @@ What is kept, in one database file:
   restarts and combine with later passes;
 - every rebuilt object (``objects``): its payload until the node holds it durably, then only its
   key (so later passes of it are skipped);
-- per input recording, the sample from which a restarted receiver must read again (``progress``).
+- per input recording, the sample from which a restarted receiver must read again (``progress``);
+- the checked header chain (``headers``, ``chaincast.rxside.headerchain``).
 
 The receiver commits once per input chunk: the packets of the frames decoded in it, the objects
 completed, and the new resume position, in one transaction. A ``kill -9`` at any moment therefore
@@ -25,7 +26,8 @@ from pathlib import Path
 
 from chaincast.fec.wire.packet import Packet
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+UPGRADABLE = {"1"}  # schema 2 only added the headers table
 COMPLETE = 1
 DURABLE = 2
 
@@ -39,6 +41,7 @@ CREATE TABLE IF NOT EXISTS objects (
     object_type INTEGER NOT NULL, object_id BLOB NOT NULL, state INTEGER NOT NULL, payload BLOB,
     PRIMARY KEY (object_type, object_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS progress (source TEXT PRIMARY KEY, resume_sample INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS headers (height INTEGER PRIMARY KEY, header BLOB NOT NULL);
 """
 
 
@@ -63,10 +66,13 @@ class ReceiverStore:
         if not found:
             self._db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", str(SCHEMA_VERSION)), ("chain", chain)])
             self._db.commit()
-        elif found.get("schema") != str(SCHEMA_VERSION):
+        elif found.get("schema") != str(SCHEMA_VERSION) and found.get("schema") not in UPGRADABLE:
             raise StoreError(f"{self.path}: state schema {found.get('schema')}, this receiver reads {SCHEMA_VERSION}")
         elif found.get("chain") != chain:
             raise StoreError(f"{self.path}: state of chain {found.get('chain')!r}, not {chain!r}")
+        elif found.get("schema") != str(SCHEMA_VERSION):  # the tables it lacked were created above
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+            self._db.commit()
 
     # ------------------------------------------------------------------ symbols
     def add_packet(self, pkt: Packet) -> None:
@@ -112,6 +118,21 @@ class ReceiverStore:
 
     def set_resume_sample(self, source: str, sample: int) -> None:
         self._db.execute("INSERT OR REPLACE INTO progress VALUES (?, ?)", (source, int(sample)))
+
+    # ------------------------------------------------------------------ headers
+    def replace_headers(self, from_height: int, headers: list[bytes]) -> None:
+        """The header chain from ``from_height`` on is now ``headers``."""
+        self._db.execute("DELETE FROM headers WHERE height >= ?", (from_height,))
+        self._db.executemany("INSERT INTO headers VALUES (?, ?)", [(from_height + i, h) for i, h in enumerate(headers)])
+
+    def headers(self) -> list[bytes]:
+        """The kept header chain from height 0, as far as it runs without a gap."""
+        out = []
+        for height, header in self._db.execute("SELECT height, header FROM headers ORDER BY height"):
+            if height != len(out):
+                break
+            out.append(bytes(header))
+        return out
 
     def counts(self) -> dict:
         symbols = self._db.execute("SELECT COUNT(*) FROM symbols").fetchone()[0]

@@ -201,6 +201,7 @@ def test_the_receiver_saves_verified_files_and_reopens_objects_whose_id_is_wrong
 
     class NoChain:  # the receiver needs a delivery for blocks; none arrive here
         stats = None
+        chain = "main"
 
     inbox = Inbox(tmp_path / "inbox", BROADCASTER_KEY)
     receiver = Receiver(2.4e6, 1e6, 0.2, NoChain(), inbox=inbox)
