@@ -147,7 +147,8 @@ class Receiver:
             self._cfo.append(frame.cfo_hz)
             start = self.first_sample + frame.start_sample
             meta = {"time_s": round(start / self.sample_rate_hz, 6), "start_sample": start,
-                    "esn0_db": round(frame.esn0_db, 2), "cfo_hz": round(frame.cfo_hz, 1), "locked": frame.locked}
+                    "esn0_db": round(frame.esn0_db, 2), "cfo_hz": round(frame.cfo_hz, 1), "locked": frame.locked,
+                    "erased": round(frame.erased_fraction, 3)}
             self._packets(self.link.push(frame.pls_value, frame.payload, frame.noise_var, meta, frame.phase_walk_var))
 
     def _packets(self, packets: Iterable) -> None:
