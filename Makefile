@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) tests/bench/run_bench.py
 	$(PY) tests/bench/fer_sweep.py
 	$(PY) tests/bench/fer_plot.py
+	$(PY) tests/bench/blanking.py
 
 lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports

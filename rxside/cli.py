@@ -176,6 +176,7 @@ def rx_command(argv: list[str]) -> int:
             f"{report.blocks_rejected} rejected, {report.blocks_known} already known, {report.blocks_waiting} waiting for a parent\n"
             f"tip {report.tip_height} {report.tip_hash}"
             + (f", headers to {report.headers_height}" if report.headers_height >= 0 else "")
+            + (f", the broadcast's tip {report.broadcast_tip_height}" if report.broadcast_tip_height >= 0 else "")
             + f"  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, "
             f"{report.duration_s:.2f} s of signal in {wall_s:.2f} s)"
         )
@@ -188,6 +189,9 @@ def rx_command(argv: list[str]) -> int:
             reached = "not reached" if sink_stats.sink_height is None else f"chain handed over up to {sink_stats.sink_height}"
             print(f"sink {sink_stats.sink} {sink_stats.sink_target}: {sink_stats.sink_delivered} blocks delivered, "
                   f"{sink_stats.sink_known} already there, {sink_stats.sink_refused} refused; {reached}")
+    if report.index_wrong_chain:
+        print(f"chaincast rx: warning: {report.index_wrong_chain} chain indexes on the air name another chain's "
+              f"genesis block than --chain {args.chain}'s", file=sys.stderr)
     if sink_stats is not None and sink_stats.sink_refused:
         print(f"chaincast rx: warning: the sink refused {sink_stats.sink_refused} blocks libbitcoinkernel validated "
               f"(first: {sink_stats.sink_first_refusal}); they are offered again on the next run", file=sys.stderr)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chaincast.fec.wire.bundle import unpack_bundle
+from chaincast.fec.wire.chainindex import ChainIndex
 from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.headers import HeadersRun
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
@@ -61,6 +62,8 @@ class ReceiveReport:
     headers_height: int = -1  # the checked header chain's last height (headers-first; -1: no headers yet)
     headers_rejected: int = 0  # header runs refused (malformed, no proof of work, wrong difficulty, less work)
     headers_rejected_why: str = ""  # the last reason
+    broadcast_tip_height: int = -1  # the uplink's tip, from its latest chain index (-1: none heard; advisory, unsigned)
+    index_wrong_chain: int = 0  # chain indexes naming another chain's genesis block (is --chain right?)
     files_saved: int = 0  # signed files and messages verified and saved in the inbox
     files_rejected: int = 0  # envelopes dropped (see files_rejected_why); with no broadcaster key, all of them
     files_known: int = 0  # verified, already in the inbox with the same bytes
@@ -104,6 +107,8 @@ class Receiver:
             store.replace_headers(0, [])
             self.headers_rejected, self.headers_rejected_why = 1, str(bad)
         self._headers_waiting: dict[HeadersRun, tuple[int, bytes]] = {}  # runs that do not attach yet -> key
+        self._index: ChainIndex | None = None  # the latest chain index of our chain
+        self.index_wrong_chain = 0
         delivery.height_hint = self.headers.height_of  # the reorder buffer keeps the blocks nearest the tip
         self._given: list[tuple[int, bytes]] = []  # handed to the node since its last flush
         self._last_checkpoint = time.monotonic()
@@ -148,7 +153,7 @@ class Receiver:
             start = self.first_sample + frame.start_sample
             meta = {"time_s": round(start / self.sample_rate_hz, 6), "start_sample": start,
                     "esn0_db": round(frame.esn0_db, 2), "cfo_hz": round(frame.cfo_hz, 1), "locked": frame.locked,
-                    "erased": round(frame.erased_fraction, 3)}
+                    "erased": round(frame.erased_fraction, 3), "headerless": frame.headerless}
             self._packets(self.link.push(frame.pls_value, frame.payload, frame.noise_var, meta, frame.phase_walk_var))
 
     def _packets(self, packets: Iterable) -> None:
@@ -171,6 +176,8 @@ class Receiver:
         if obj.object_type == ObjectType.HEADERS:
             self._deliver_headers(key, obj.payload)
             return
+        if obj.object_type == ObjectType.CHAIN_INDEX:
+            self._take_index(obj.payload)
         if obj.object_type != ObjectType.BLOCK:
             self._given.append(key)
             return
@@ -205,6 +212,17 @@ class Receiver:
         else:
             self._given.append(key)
         self._take_connected()
+
+    def _take_index(self, payload: bytes) -> None:
+        """Keep the newest chain index of our chain (by its sequence): what the uplink has."""
+        try:
+            index = ChainIndex.unpack(payload)
+        except WireError:
+            return  # its digest matched: the broadcaster's own mistake, nothing to act on
+        if index.genesis_hash != self.headers.rules.genesis_hash:
+            self.index_wrong_chain += 1
+        elif self._index is None or index.sequence > self._index.sequence:
+            self._index = index
 
     def _deliver_headers(self, key: tuple[int, bytes], payload: bytes) -> None:
         """A run that does not attach yet stays pending in the store (handed over again after a
@@ -280,6 +298,8 @@ class Receiver:
             headers_height=self.headers.height,
             headers_rejected=self.headers_rejected,
             headers_rejected_why=self.headers_rejected_why,
+            broadcast_tip_height=self._index.tip_height if self._index is not None else -1,
+            index_wrong_chain=self.index_wrong_chain,
             **(self._inbox_report() if self.inbox is not None else {}),
         )
 

@@ -79,6 +79,8 @@ class PLFrame:
         for a frame found in acquisition (the first, or the first after a loss of lock).
     erased_fraction: share of the payload symbols set to 0 (LLR 0: erasures) because the signal
         was absent there (a blockage: its pilots faded, see ``faded_symbols``).
+    headerless: its header was blocked; cut out where the frame before it ended, with that
+        frame's PLS (``_headerless_frame``), and tracked on its pilots alone.
     """
 
     pls_value: int
@@ -92,6 +94,7 @@ class PLFrame:
     phase_walk_var: float = 0.0
     locked: bool = False
     erased_fraction: float = 0.0
+    headerless: bool = False
 
     @property
     def pls(self) -> Pls:
@@ -109,6 +112,7 @@ class DemodStats:
     timing_rate_ppm: float
     locked: bool  # the AFC is following frames now
     acquisitions: int  # frames found while not locked: each is a (re)acquisition
+    headerless_frames: int = 0  # frames whose header was blocked, cut out after the frame before them
 
 
 class Demodulator:
@@ -211,13 +215,19 @@ class Demodulator:
         self._n_frames = 0
         self._n_header_fail = 0
         self._n_acquisitions = 0
+        self._n_headerless = 0
+        self._last_pls_value: int | None = None  # the last frame with a decoded header: its PLS
+        self._last_header_amp = 0.0  # and its header's amplitude (for _headerless_frame)
+        self._last_frame_pos = 0.0  # input sample of the last frame's first symbol
+        self._last_frame_symbols = 0
+        self._last_frame_period = self.sps  # input samples per symbol over the last frame with a header
 
     @property
     def stats(self) -> DemodStats:
         return DemodStats(samples_in=self._n_samples, symbols_out=self._n_symbols, sof_candidates=self._n_candidates,
                           frames_found=self._n_frames, header_failures=self._n_header_fail, cfo_hz=self._cfo_hz,
                           timing_rate_ppm=float(-self._tstate[timing.S_INTEG] * 1e6), locked=self._afc_locked(),
-                          acquisitions=self._n_acquisitions)
+                          acquisitions=self._n_acquisitions, headerless_frames=self._n_headerless)
 
     @property
     def latency_samples(self) -> int:
@@ -492,6 +502,22 @@ class Demodulator:
             if hdr is None:
                 hdr = self._decode_header(n, c, predicted=rho < 0)
                 self._hdr_done[n] = hdr
+            if hdr[0] in ("reject", "fail") and rho < 0:  # the flywheel's guess: was the header blocked?
+                frame = self._headerless_frame(n, end)
+                if frame == "wait":
+                    keep.append((n, c, rho))
+                    continue
+                if frame is not None:
+                    self._hdr_done.pop(n, None)
+                    frames.append(frame)
+                    self._n_frames += 1
+                    self._n_headerless += 1
+                    self._last_frame_block = self._n_blocks
+                    start = frame.symbol_index  # (the symbol nearest to where it was due)
+                    nsym = pf.frame_symbols(frame.pls.slots, True)
+                    self._next_allowed = start + nsym - 8
+                    keep.append((start + nsym, 0j, -1.0))
+                    continue
             if hdr[0] == "reject":
                 self._hdr_done.pop(n, None)
                 continue
@@ -549,16 +575,54 @@ class Demodulator:
             return ("fail",)
         return ("ok", value, metric, f_sym)
 
-    def _finish_frame(self, n: int, pls: Pls, pls_value: int, metric: float, f_sym: float) -> PLFrame:
+    def _headerless_frame(self, n: int, end: int):
+        """The frame at ``n`` (where the last one ended) whose header did not decode: a PLFrame
+        if the header is absent (faded) while at least ``_HEADERLESS_MIN_PILOTS`` of its pilots are
+        present, with the last frame's PLS (a stream keeps its MODCOD; the link decoder's checks
+        catch a wrong guess); "wait" until its symbols are in; None otherwise (a header that is
+        there but does not decode is not ours to guess, and the end of a transmission has no pilots)."""
+        if self._last_pls_value is None or not self._afc_locked():
+            return None
+        pls = Pls.unpack(self._last_pls_value)
+        if not pls.pilots:
+            return None
+        # The timing loop may have slipped a symbol while it pulled in after the blockage, and
+        # a header-less frame has no SOF to find its start: take the symbol nearest to where the
+        # last frame's own symbol period puts it (its pilots, constant blocks, cannot tell).
+        expected = self._last_frame_pos + self._last_frame_symbols * self._last_frame_period
+        i = int(np.searchsorted(self._sym_pos, expected))
+        i = min(max(i, 1), self._sym_pos.size - 1)
+        i -= int(expected - self._sym_pos[i - 1] < self._sym_pos[i] - expected)
+        if abs(self._sym_pos[i] - expected) > 0.5 * self._last_frame_period:
+            return None if i + 1 < self._sym_pos.size else "wait"
+        n = self._sym_start + i
+        nsym = pf.frame_symbols(pls.slots, True)
+        if n + nsym > end:
+            return "wait"
+        i0 = n - self._sym_start
+        y = self._sym[i0:i0 + nsym].astype(np.complex128)
+        segs = [(0, self._header_symbols(self._last_pls_value))] + self._pilot_segments(pls)
+        _, amps = _faded_segments(y, segs, 0.0, header_decoded=False)
+        present = amps >= _FADED_AMPLITUDE * self._last_header_amp
+        if present[0] or np.mean(present[1:]) < _HEADERLESS_MIN_PILOTS:
+            return None
+        return self._finish_frame(n, pls, self._last_pls_value, 0.0, 0.0, headerless=True)
+
+    def _pilot_segments(self, pls: Pls) -> list:
+        pilot = np.full(pf.PILOT_BLOCK_SYMBOLS, pf.PILOT_SYMBOL, dtype=np.complex128)
+        return [(int(st), pilot) for st in pf.pilot_block_starts(pls.slots, pls.pilots)]
+
+    def _finish_frame(self, n: int, pls: Pls, pls_value: int, metric: float, f_sym: float,
+                      headerless: bool = False) -> PLFrame:
         i0 = n - self._sym_start
         nsym = pf.frame_symbols(pls.slots, pls.pilots)
         y = self._sym[i0:i0 + nsym].astype(np.complex128)
         hdr = self._header_symbols(pls_value)
+        self._last_frame_pos, self._last_frame_symbols = float(self._sym_pos[i0]), nsym
+        if not headerless:
+            self._last_frame_period = float(self._sym_pos[i0 + nsym - 1] - self._sym_pos[i0]) / (nsym - 1)
         # known-symbol segments: (start, known symbols)
-        segs = [(0, hdr)]
-        pilot = np.full(pf.PILOT_BLOCK_SYMBOLS, pf.PILOT_SYMBOL, dtype=np.complex128)
-        for st in pf.pilot_block_starts(pls.slots, pls.pilots):
-            segs.append((int(st), pilot))
+        segs = [(0, hdr)] + self._pilot_segments(pls)
         # The NCO frequency may have changed at block boundaries inside the frame (AFC, coarse
         # estimate): re-rotate every symbol as if the whole frame had been mixed with the
         # frequency f_ref in effect at its last symbol, from the NCO phase at each symbol.
@@ -578,13 +642,17 @@ class Demodulator:
         z = z * np.exp(-2j * np.pi * f_sym * np.arange(pf.HEADER_SYMBOLS))
         h = pf.HEADER_SYMBOLS // 2
         f_sym += float(np.angle(np.sum(z[h:]) * np.conj(np.sum(z[:h]))) / (2 * np.pi * h))
+        if headerless:  # the header is noise: the AFC's frequency (residual 0) it is
+            f_sym = 0.0
         # A blockage (a truck, a tree) removes the signal for milliseconds: its pilots carry no
         # phase or amplitude, and its symbols are noise. Track on the other known segments only
         # and erase the blocked symbols, instead of letting the faded pilots' tiny amplitudes blow
         # the noise up by 20 dB and drag the whole frame's N0 estimate with it.
         erased = None
         if pls.pilots:
-            faded = _faded_segments(y, segs, f_sym)
+            faded, amps = _faded_segments(y, segs, f_sym, header_decoded=not headerless)
+            if not headerless:
+                self._last_pls_value, self._last_header_amp = pls_value, float(amps[0])
             if faded.any():
                 erased = faded_symbols(y, segs, faded)
                 segs = [seg for seg, gone in zip(segs, faded) if not gone]
@@ -647,13 +715,13 @@ class Demodulator:
             erased_fraction = float(np.mean(gone))
         payload = payload.astype(np.complex64)
         cfo_hz = float(f_ref + f_fine * self.symbol_rate_hz)
-        if pls.pilots and abs(cfo_hz) <= self.max_cfo_hz + self.search_hz:
+        if pls.pilots and not headerless and abs(cfo_hz) <= self.max_cfo_hz + self.search_hz:
             self._cfo_hz = cfo_hz  # AFC: the NCO follows the frames from the next block on
             self._afc_block = self._n_blocks
         return PLFrame(pls_value=int(pls_value), payload=payload, noise_var=noise_var,
                        esn0_db=float(10 * np.log10(1.0 / noise_var)), cfo_hz=cfo_hz,
                        start_sample=int(round(self._sym_pos[i0])), symbol_index=int(n), pls_metric=float(metric),
-                       phase_walk_var=float(self._walk_var), erased_fraction=erased_fraction)
+                       phase_walk_var=float(self._walk_var), erased_fraction=erased_fraction, headerless=headerless)
 
     def _trim(self) -> None:
         """Drop symbols no pending frame or future search can need (bounded memory)."""
@@ -672,12 +740,14 @@ class Demodulator:
 
 
 _FADED_AMPLITUDE = 0.35  # a known segment under this share of the frame's strongest one is blocked
+_HEADERLESS_MIN_PILOTS = 0.5  # share of present pilots a frame with a blocked header needs to be cut out
 
 
-def _faded_segments(y: np.ndarray, segs: list, f_sym: float) -> np.ndarray:
-    """bool[len(segs)]: known segments whose coherent amplitude |sum y conj(known)| / n, with
-    the header's frequency removed, is under ``_FADED_AMPLITUDE`` of the strongest segment's.
-    The header (segment 0) decoded, so it is never counted as faded. Present segments measure
+def _faded_segments(y: np.ndarray, segs: list, f_sym: float, header_decoded: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(faded bool[len(segs)], amplitudes float[len(segs)])``: known segments whose coherent
+    amplitude |sum y conj(known)| / n, with the header's frequency removed, is under
+    ``_FADED_AMPLITUDE`` of the strongest segment's. A header that decoded (segment 0) is never
+    counted as faded. Present segments measure
     1 +- sqrt(N0 / 2n) (0.14 for 36 pilot symbols at Es/N0 -1.3 dB, the lowest MODCOD's
     threshold: 4 sigma above the cut), absent ones sqrt(N0 / n) (Rayleigh)."""
     amps = np.empty(len(segs))
@@ -685,8 +755,8 @@ def _faded_segments(y: np.ndarray, segs: list, f_sym: float) -> np.ndarray:
         k = np.arange(known.size)
         amps[i] = abs(np.sum(y[st:st + known.size] * np.conj(known) * np.exp(-2j * np.pi * f_sym * k))) / known.size
     faded = amps < _FADED_AMPLITUDE * amps.max()
-    faded[0] = False
-    return faded
+    faded[0] &= not header_decoded
+    return faded, amps
 
 
 def faded_symbols(y: np.ndarray, segs: list, faded: np.ndarray) -> np.ndarray:

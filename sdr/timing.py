@@ -19,8 +19,10 @@ bandwidth B_n T and damping 1/sqrt(2) (Rice eq. C.61). The integrator is clipped
 Blockage hold: while the running power (``S_LEVEL``, the same average as P_k but started from 0
 so that it approaches the signal's level from below) is under ``HOLD_POWER_RATIO`` of its slowly
 decaying peak (``S_PEAK``, forgetting 1/65536 per symbol: about 0.74 of it is left after a 20 ms
-blockage at 1 Mbaud), the signal is gone and e_k is noise: the loop holds (e_k = 0) and
-strobes go on at the learnt rate. Free-running, 20000 symbols of noise walked the integrator far
+blockage at 1 Mbaud), the signal is gone and e_k is noise: the loop holds (its integrator
+frozen) and strobes go on at the rate averaged over the last ~16000 symbols (``S_RATE``: the
+integrator alone jitters by tens of ppm, enough to put the strobes most of a symbol off after
+20 ms). Free-running, 20000 symbols of noise walked the integrator far
 enough to slip symbols, and the first frame after a blockage was lost. The hold needs the
 blockage to drop the power below the ratio: Es/N0 above about 4 dB (at 10 dB the power falls to 0.09).
 """
@@ -38,10 +40,11 @@ _TABLE = windowed_sinc_table(INTERP_TAPS, INTERP_OVERSAMPLE, kaiser_beta=6.0)
 GARDNER_KP = 0.6
 """Measured slope of the normalised Gardner S-curve for RRC roll-off 0.2 (per symbol of error)."""
 
-# state vector layout (float64[8])
-S_P, S_INTEG, S_POWER, S_YPREV_RE, S_YPREV_IM, S_VLAST, S_LEVEL, S_PEAK = range(8)
+# state vector layout (float64[9])
+S_P, S_INTEG, S_POWER, S_YPREV_RE, S_YPREV_IM, S_VLAST, S_LEVEL, S_PEAK, S_RATE = range(9)
 HOLD_POWER_RATIO = 0.3
 PEAK_FORGET = 1.0 / 65536
+RATE_FORGET = 1.0 / 16384
 
 
 def loop_gains(bn_t: float, zeta: float = 1 / np.sqrt(2), kp: float = GARDNER_KP) -> tuple[float, float]:
@@ -53,7 +56,7 @@ def loop_gains(bn_t: float, zeta: float = 1 / np.sqrt(2), kp: float = GARDNER_KP
 
 def initial_state(samples_per_symbol: float) -> np.ndarray:
     """Fresh loop state: first strobe far enough in for the interpolator's look-back."""
-    s = np.zeros(8)
+    s = np.zeros(9)
     s[S_P] = samples_per_symbol / 2 + INTERP_TAPS / 2 + 1
     s[S_POWER] = 1.0
     return s
@@ -91,6 +94,7 @@ def _gardner_kernel(x, state, sps, k1, k2, max_rate, power_alpha, table, oversam
     v = state[5]
     level = state[6]
     peak = state[7]
+    rate = state[8]
     count = 0
     half = ntaps // 2
     while p + half < n - 1 and count < nmax:
@@ -102,15 +106,17 @@ def _gardner_kernel(x, state, sps, k1, k2, max_rate, power_alpha, table, oversam
         pw = (1.0 - power_alpha) * pw + power_alpha * (y_re * y_re + y_im * y_im)
         level = (1.0 - power_alpha) * level + power_alpha * (y_re * y_re + y_im * y_im)
         peak = max(level, peak * (1.0 - PEAK_FORGET))
-        e = -((yp_re - y_re) * m_re + (yp_im - y_im) * m_im) / max(pw, 1e-20)
         if level < HOLD_POWER_RATIO * peak:
-            e = 0.0  # blockage: hold
-        v = k1 * e + integ
-        integ = integ + k2 * e
-        if integ > max_rate:
-            integ = max_rate
-        elif integ < -max_rate:
-            integ = -max_rate
+            v = rate  # blockage: hold
+        else:
+            e = -((yp_re - y_re) * m_re + (yp_im - y_im) * m_im) / max(pw, 1e-20)
+            v = k1 * e + integ
+            integ = integ + k2 * e
+            if integ > max_rate:
+                integ = max_rate
+            elif integ < -max_rate:
+                integ = -max_rate
+            rate = (1.0 - RATE_FORGET) * rate + RATE_FORGET * v
         yp_re = y_re
         yp_im = y_im
         p = p + sps * (1.0 - v)
@@ -122,12 +128,13 @@ def _gardner_kernel(x, state, sps, k1, k2, max_rate, power_alpha, table, oversam
     state[5] = v
     state[6] = level
     state[7] = peak
+    state[8] = rate
     return sym[:count], pos[:count]
 
 
 def gardner(x: np.ndarray, state: np.ndarray, samples_per_symbol: float, k1: float, k2: float,
             max_rate: float = 3e-4, power_alpha: float = 1.0 / 256) -> tuple[np.ndarray, np.ndarray]:
-    """Run the loop over MF output x complex64[n] from ``state`` (float64[8], updated in place).
+    """Run the loop over MF output x complex64[n] from ``state`` (float64[9], updated in place).
 
     Returns (symbols complex64[k], strobe positions float64[k] in x's sample coordinates).
     ``state[S_P]`` is left at the next strobe position in x's coordinates; the caller shifts it
@@ -156,7 +163,7 @@ def gardner_reference(x, state, samples_per_symbol, k1, k2, max_rate=3e-4, power
             acc += complex(x[k - j]) * (_TABLE[i] * (1 - w) + _TABLE[i + 1] * w)
         return acc
 
-    p, integ, pw, yp, v, level, peak = state[0], state[1], state[2], complex(state[3], state[4]), state[5], state[6], state[7]
+    p, integ, pw, yp, v, level, peak, rate = state[0], state[1], state[2], complex(state[3], state[4]), *state[5:9]
     syms, poss = [], []
     while p + half < x.size - 1:
         y = interp(p)
@@ -166,12 +173,14 @@ def gardner_reference(x, state, samples_per_symbol, k1, k2, max_rate=3e-4, power
         pw = (1 - power_alpha) * pw + power_alpha * abs(y) ** 2
         level = (1 - power_alpha) * level + power_alpha * abs(y) ** 2
         peak = max(level, peak * (1 - PEAK_FORGET))
-        e = -((yp - y) * np.conj(ym)).real / max(pw, 1e-20)
         if level < HOLD_POWER_RATIO * peak:
-            e = 0.0
-        v = k1 * e + integ
-        integ = min(max(integ + k2 * e, -max_rate), max_rate)
+            v = rate
+        else:
+            e = -((yp - y) * np.conj(ym)).real / max(pw, 1e-20)
+            v = k1 * e + integ
+            integ = min(max(integ + k2 * e, -max_rate), max_rate)
+            rate = (1 - RATE_FORGET) * rate + RATE_FORGET * v
         yp = y
         p = p + sps * (1 - v)
-    state[:] = [p, integ, pw, yp.real, yp.imag, v, level, peak]
+    state[:] = [p, integ, pw, yp.real, yp.imag, v, level, peak, rate]
     return np.array(syms, dtype=np.complex64), np.array(poss, dtype=np.float64)

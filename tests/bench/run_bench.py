@@ -1,5 +1,5 @@
 """`make bench` part 1: real-time factors of the uplink and the receiver for the default profile,
-and decoder speeds (LDPC, RS, Viterbi). Part 2 is ``fer_sweep.py`` + ``fer_plot.py``.
+and decoder speeds (LDPC, RS, Viterbi). Part 2 is ``fer_sweep.py`` + ``fer_plot.py``, part 3 ``blanking.py``.
 
 Real-time factor = air time of the signal / wall time to produce or consume it, on one core
 (numba threads pinned to 1). Medians of REPEATS runs after a warm-up run (numba compilation is

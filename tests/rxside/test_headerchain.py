@@ -205,3 +205,17 @@ def test_a_schema_1_state_file_is_upgraded(tmp_path):
     store = ReceiverStore(tmp_path / "old.sqlite", "main")
     store.replace_headers(0, [b"x" * 80])
     assert store.headers() == [b"x" * 80]
+
+
+def test_the_receiver_reports_the_broadcasts_tip_from_its_chain_index_and_flags_another_chains(tmp_path):
+    from chaincast.fec.wire.chainindex import ChainIndex
+    from chaincast.fec.wire.objects import BroadcastObject, ObjectType
+    from chaincast.rxside.receiver import Receiver
+
+    receiver = Receiver(2.4e6, 1e6, 0.2, ChainDelivery(tmp_path, "main"))
+    for sequence, genesis, tip in ((7, CHAIN_RULES["main"].genesis_hash, 438), (6, CHAIN_RULES["main"].genesis_hash, 437),
+                                   (8, CHAIN_RULES["regtest"].genesis_hash, 206)):
+        payload = ChainIndex(sequence, 0, genesis, tip, bytes(32)).pack()
+        receiver._deliver(BroadcastObject(ObjectType.CHAIN_INDEX, hashlib.sha256(payload).digest(), payload))
+    report = receiver.report()
+    assert report.broadcast_tip_height == 438 and report.index_wrong_chain == 1  # the older index does not win

@@ -30,8 +30,8 @@ def test_gardner_kernel_equals_python_reference_on_random_input():
 
 def test_the_timing_loop_holds_its_rate_through_a_blockage():
     """Noise alone (the signal blocked, 10 dB down) must not walk the loop: once the level has
-    fallen under the hold threshold (a few hundred symbols) its integrator (the learnt symbol
-    rate) stays exactly as it was and the strobes keep their spacing; the reference agrees."""
+    fallen under the hold threshold (a few hundred symbols) its integrator and its averaged rate
+    stay exactly as they were and the strobes keep that rate's spacing; the reference agrees."""
     from chaincast.sdr.modem import qpsk_map
     from chaincast.sdr.tx import Modulator
 
@@ -44,11 +44,11 @@ def test_the_timing_loop_holds_its_rate_through_a_blockage():
     state = timing.initial_state(sps)
     cut = signal.size + 2000  # 830 symbols into the noise
     timing.gardner(x[:cut], state, sps, k1, k2)
-    rate = state[timing.S_INTEG]
+    integ, rate = state[timing.S_INTEG], state[timing.S_RATE]
     assert state[timing.S_LEVEL] < timing.HOLD_POWER_RATIO * state[timing.S_PEAK]
     state[timing.S_P] -= cut - 64  # keep 64 samples of look-back
     _, strobes = timing.gardner(x[cut - 64:], state, sps, k1, k2)
-    assert state[timing.S_INTEG] == rate
+    assert state[timing.S_INTEG] == integ and state[timing.S_RATE] == rate
     assert np.allclose(np.diff(strobes), sps * (1 - rate), atol=1e-9)
     a, b = timing.initial_state(sps), timing.initial_state(sps)
     ya, pa = timing.gardner(x[:20000], a, sps, k1, k2)

@@ -141,6 +141,7 @@ file = "{log_file}"
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["tip_height"] == 60 and report["tip_hash"] == block_hash(chain[60])[::-1].hex()
     assert report["headers_height"] == 60 and report["headers_rejected"] == 0  # headers-first, from the headers objects
+    assert report["broadcast_tip_height"] == 60 and report["index_wrong_chain"] == 0  # from the chain index
     assert report["blocks_validated"] == 60 and report["blocks_rejected"] == 0
 
 
