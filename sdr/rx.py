@@ -515,7 +515,9 @@ class Demodulator:
                     self._last_frame_block = self._n_blocks
                     start = frame.symbol_index  # (the symbol nearest to where it was due)
                     nsym = pf.frame_symbols(frame.pls.slots, True)
-                    self._next_allowed = start + nsym - 8
+                    # its length is a guess (a stream may change MODCOD): the search stays open
+                    # inside it, so a shorter frame's successors are still found by their SOF
+                    self._next_allowed = start + 1
                     keep.append((start + nsym, 0j, -1.0))
                     continue
             if hdr[0] == "reject":
@@ -590,6 +592,8 @@ class Demodulator:
         # a header-less frame has no SOF to find its start: take the symbol nearest to where the
         # last frame's own symbol period puts it (its pilots, constant blocks, cannot tell).
         expected = self._last_frame_pos + self._last_frame_symbols * self._last_frame_period
+        if self._sym_pos.size < 2:
+            return "wait"
         i = int(np.searchsorted(self._sym_pos, expected))
         i = min(max(i, 1), self._sym_pos.size - 1)
         i -= int(expected - self._sym_pos[i - 1] < self._sym_pos[i] - expected)
@@ -779,11 +783,9 @@ def faded_symbols(y: np.ndarray, segs: list, faded: np.ndarray) -> np.ndarray:
         if not faded[i]:
             continue
         out[start:end] = True
-        prev_start, prev_end = bounds[i - 1]
-        if faded[i - 1]:
-            out[prev_end:start] = True
-        else:
-            out[_change_point(power, prev_end, start):start] = True
+        if i > 0:  # (a faded header, segment 0, starts the frame)
+            prev_end = bounds[i - 1][1]
+            out[prev_end if faded[i - 1] else _change_point(power, prev_end, start):start] = True
         next_start = bounds[i + 1][0]
         if i + 1 == len(segs) or faded[i + 1]:
             out[end:next_start] = True
