@@ -279,3 +279,29 @@ def test_a_20_ms_blockage_is_erased_and_the_frames_after_it_are_found():
         assert np.mean(qpsk_hard(hit.payload[kept]) != bits[i].reshape(-1, 2)[kept].reshape(-1)) < 2e-3
     for i in (4, 5):  # the frames after the gap: found, clean
         assert found[i].erased_fraction == 0 and np.mean(qpsk_hard(found[i].payload) != bits[i]) < 2e-3
+
+
+def test_a_frame_one_symbol_early_is_found_by_its_sof_not_guessed_header_less():
+    """Where the flywheel's header does not match because the frame starts a symbol early (here
+    the frame before it lost its last symbol; at low Es/N0 the timing loop's jitter does the same),
+    the header is there, only misaligned: no header-less guess at the wrong start, the SOF search
+    finds it. (Judged by matching alone, the pilots, constant blocks, looked present and a
+    garbage frame was cut out where the flywheel said, hiding the real one.)"""
+    from chaincast.fec.wire.profile import MODCODS
+
+    normal = Pls(MODCODS["qpsk-3/5"].pls_id, False, True).pack()
+    fs = 2.4e6
+    rng = np.random.default_rng(22)
+    bits, syms = [], []
+    for _ in range(5):
+        b = rng.integers(0, 2, 2 * 360 * 90).astype(np.uint8)
+        bits.append(b)
+        syms.append(pf.build_frame(qpsk_map(b), normal))
+    syms[2] = syms[2][:-1]
+    lead = np.zeros(int(0.01 * fs), np.complex64)
+    tx = np.concatenate([lead, Modulator(fs, SYMBOL_RATE_HZ, 0.2).process(np.concatenate(syms)), lead])
+    ch = Channel(fs, SYMBOL_RATE_HZ, 10.0, cfo_hz=20e3, clock_ppm=30, seed=22)
+    iq = cu8_to_complex(quantize_cu8(np.concatenate([ch.process(tx), ch.flush()]), rms_lsb=40.0))
+    frames, dem = _demod(iq, fs)
+    assert len(frames) == 5 and dem.stats.headerless_frames == 0
+    assert np.mean(qpsk_hard(frames[3].payload) != bits[3]) < 2e-3
