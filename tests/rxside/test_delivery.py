@@ -158,16 +158,25 @@ def test_bundles_out_of_order_deliver_every_block_and_become_durable_once_none_w
     delivery.close()
 
 
-def test_a_witness_mutated_copy_does_not_shadow_the_genuine_block(tmp_path, regtest_blocks):
-    """Same header (so the same hash and object id), passes the context-free checks, fails the
-    witness commitment: rejected, and the genuine block that arrives after it still connects."""
-    genuine = regtest_blocks[201]  # height 202: segwit spends, the last input's witness ends 5 bytes from the end
+def witness_forgery(tmp_path, regtest_blocks, parent_known: bool) -> tuple[ChainDelivery, bytes, bytes]:
+    """A delivery holding the regtest chain up to height 201 (``parent_known``) or 200, block 202,
+    and a copy of it with the same header (so the same hash and object id) that passes the
+    context-free checks and fails the witness commitment: its last input's witness ends 5 bytes
+    from the end of the block, and one bit of it is flipped."""
+    genuine = regtest_blocks[201]
     mutated = bytearray(genuine)
     mutated[-5] ^= 0x01
     delivery = ChainDelivery(tmp_path, "regtest")
-    for raw in regtest_blocks[:201]:
+    for raw in regtest_blocks[:201 if parent_known else 200]:
         delivery.submit(raw)
-    assert delivery.submit(bytes(mutated)) == "rejected"
+    return delivery, genuine, bytes(mutated)
+
+
+def test_a_witness_mutated_copy_does_not_shadow_the_genuine_block(tmp_path, regtest_blocks):
+    """Same header (so the same hash and object id), passes the context-free checks, fails the
+    witness commitment: rejected, and the genuine block that arrives after it still connects."""
+    delivery, genuine, mutated = witness_forgery(tmp_path, regtest_blocks, parent_known=True)
+    assert delivery.submit(mutated) == "rejected"
     assert delivery.submit(genuine) == "validated"  # was "duplicate": the receiver then marked it durable, lost
     assert delivery.tip() == (202, display_hex(block_hash(genuine)))
 
@@ -175,13 +184,8 @@ def test_a_witness_mutated_copy_does_not_shadow_the_genuine_block(tmp_path, regt
 def test_a_witness_mutated_copy_waiting_for_its_parent_does_not_shadow_the_genuine_block(tmp_path, regtest_blocks):
     """The same forgery while the parent is missing: both versions wait (only connecting tells them
     apart), the forgery fails when the parent comes, the genuine block connects."""
-    genuine = regtest_blocks[201]
-    mutated = bytearray(genuine)
-    mutated[-5] ^= 0x01
-    delivery = ChainDelivery(tmp_path, "regtest")
-    for raw in regtest_blocks[:200]:
-        delivery.submit(raw)
-    assert delivery.submit(bytes(mutated)) == "waiting"
+    delivery, genuine, mutated = witness_forgery(tmp_path, regtest_blocks, parent_known=False)
+    assert delivery.submit(mutated) == "waiting"
     assert delivery.submit(genuine) == "waiting"  # was "duplicate": the receiver then marked it durable, lost
     assert delivery.submit(genuine) == "duplicate"
     assert delivery.submit(regtest_blocks[200]) == "validated"
@@ -190,15 +194,10 @@ def test_a_witness_mutated_copy_waiting_for_its_parent_does_not_shadow_the_genui
 
 
 def test_a_forgery_that_waited_alone_is_reported_so_its_object_is_rebuilt(tmp_path, regtest_blocks):
-    genuine = regtest_blocks[201]
-    mutated = bytearray(genuine)
-    mutated[-5] ^= 0x01
-    delivery = ChainDelivery(tmp_path, "regtest")
-    for raw in regtest_blocks[:200]:
-        delivery.submit(raw)
-    assert delivery.submit(bytes(mutated)) == "waiting"
+    delivery, genuine, mutated = witness_forgery(tmp_path, regtest_blocks, parent_known=False)
+    assert delivery.submit(mutated) == "waiting"
     assert delivery.submit(regtest_blocks[200]) == "validated"
     assert delivery.take_rejected_waiting() == [block_hash(genuine)]
-    assert delivery.submit(bytes(mutated)) == "rejected"
+    assert delivery.submit(mutated) == "rejected"
     assert delivery.submit(genuine) == "validated"
     assert delivery.tip() == (202, display_hex(block_hash(genuine)))

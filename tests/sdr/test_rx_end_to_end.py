@@ -245,6 +245,31 @@ def test_search_finds_a_carrier_megahertz_away_that_the_plain_receiver_cannot(cf
     assert max(ber[1:]) < 0.1  # uncoded QPSK at 3 dB: 0.079 (the first, caught mid-acquisition, may be worse)
 
 
+def _normal_qpsk_frames(nframes: int, seed: int, edit_symbols=None, edit_tx=None):
+    """``nframes`` back-to-back normal qpsk-3/5 PL frames of random bits (10 ms of silence before
+    and after) at 2.4 Msps, ``edit_symbols(list of frame symbol arrays)`` and ``edit_tx(samples,
+    lead)`` applied in place before and after the modulator, then the channel at 10 dB, 20 kHz,
+    30 ppm, cu8. Returns (bits per frame, complex64 samples, lead in samples)."""
+    from chaincast.fec.wire.profile import MODCODS
+
+    normal = Pls(MODCODS["qpsk-3/5"].pls_id, False, True).pack()
+    fs = 2.4e6
+    rng = np.random.default_rng(seed)
+    bits, syms = [], []
+    for _ in range(nframes):
+        b = rng.integers(0, 2, 2 * 360 * 90).astype(np.uint8)
+        bits.append(b)
+        syms.append(pf.build_frame(qpsk_map(b), normal))
+    if edit_symbols is not None:
+        edit_symbols(syms)
+    lead = np.zeros(int(0.01 * fs), np.complex64)
+    tx = np.concatenate([lead, Modulator(fs, SYMBOL_RATE_HZ, 0.2).process(np.concatenate(syms)), lead])
+    if edit_tx is not None:
+        edit_tx(tx, lead.size)
+    ch = Channel(fs, SYMBOL_RATE_HZ, 10.0, cfo_hz=20e3, clock_ppm=30, seed=seed)
+    return bits, cu8_to_complex(quantize_cu8(np.concatenate([ch.process(tx), ch.flush()]), rms_lsb=40.0)), lead.size
+
+
 def test_a_20_ms_blockage_is_erased_and_the_frames_after_it_are_found():
     """Issue 5's blockage on normal QPSK frames (33.6 ms): a 20 ms gap (signal absent, noise on)
     starting inside frame 2. Its faded pilots are left out of tracking and its blocked symbols are
@@ -252,25 +277,16 @@ def test_a_20_ms_blockage_is_erased_and_the_frames_after_it_are_found():
     the frame's N0 estimate to -18 dB). Frame 3 lost its header: it is cut out where frame 2 ended,
     with frame 2's PLS, and tracked on its pilots. The timing loop holds through the gap at its
     averaged rate, so the symbols after it are where the frame before says they are."""
-    from chaincast.fec.wire.profile import MODCODS
-
-    normal = Pls(MODCODS["qpsk-3/5"].pls_id, False, True).pack()
     fs, sps = 2.4e6, 2.4
-    rng = np.random.default_rng(21)
-    bits, syms = [], []
-    for _ in range(6):
-        b = rng.integers(0, 2, 2 * 360 * 90).astype(np.uint8)
-        bits.append(b)
-        syms.append(pf.build_frame(qpsk_map(b), normal))
-    lead = np.zeros(int(0.01 * fs), np.complex64)
-    tx = np.concatenate([lead, Modulator(fs, SYMBOL_RATE_HZ, 0.2).process(np.concatenate(syms)), lead])
     frame_samples = pf.frame_symbols(360, True) * sps
-    gap_start = int(lead.size + 2.8 * frame_samples)  # the last 20% of frame 2, then 40% of frame 3
-    tx[gap_start:gap_start + int(0.02 * fs)] = 0
-    ch = Channel(fs, SYMBOL_RATE_HZ, 10.0, cfo_hz=20e3, clock_ppm=30, seed=21)
-    iq = cu8_to_complex(quantize_cu8(np.concatenate([ch.process(tx), ch.flush()]), rms_lsb=40.0))
+
+    def block(tx: np.ndarray, lead: int) -> None:
+        gap_start = int(lead + 2.8 * frame_samples)  # the last 20% of frame 2, then 40% of frame 3
+        tx[gap_start:gap_start + int(0.02 * fs)] = 0
+
+    bits, iq, lead = _normal_qpsk_frames(6, seed=21, edit_tx=block)
     frames, dem = _demod(iq, fs)
-    found = {round((f.start_sample - lead.size) / frame_samples): f for f in frames}
+    found = {round((f.start_sample - lead) / frame_samples): f for f in frames}
     assert sorted(found) == [0, 1, 2, 3, 4, 5] and dem.stats.headerless_frames == 1
     for i, erased in ((2, 0.2), (3, 0.4)):  # the tail of frame 2, the head of frame 3 (with its header)
         hit = found[i]
@@ -287,21 +303,10 @@ def test_a_frame_one_symbol_early_is_found_by_its_sof_not_guessed_header_less():
     the header is there, only misaligned: no header-less guess at the wrong start, the SOF search
     finds it. (Judged by matching alone, the pilots, constant blocks, looked present and a
     garbage frame was cut out where the flywheel said, hiding the real one.)"""
-    from chaincast.fec.wire.profile import MODCODS
+    def drop_last_symbol_of_frame_2(syms: list) -> None:
+        syms[2] = syms[2][:-1]
 
-    normal = Pls(MODCODS["qpsk-3/5"].pls_id, False, True).pack()
-    fs = 2.4e6
-    rng = np.random.default_rng(22)
-    bits, syms = [], []
-    for _ in range(5):
-        b = rng.integers(0, 2, 2 * 360 * 90).astype(np.uint8)
-        bits.append(b)
-        syms.append(pf.build_frame(qpsk_map(b), normal))
-    syms[2] = syms[2][:-1]
-    lead = np.zeros(int(0.01 * fs), np.complex64)
-    tx = np.concatenate([lead, Modulator(fs, SYMBOL_RATE_HZ, 0.2).process(np.concatenate(syms)), lead])
-    ch = Channel(fs, SYMBOL_RATE_HZ, 10.0, cfo_hz=20e3, clock_ppm=30, seed=22)
-    iq = cu8_to_complex(quantize_cu8(np.concatenate([ch.process(tx), ch.flush()]), rms_lsb=40.0))
-    frames, dem = _demod(iq, fs)
+    bits, iq, _ = _normal_qpsk_frames(5, seed=22, edit_symbols=drop_last_symbol_of_frame_2)
+    frames, dem = _demod(iq, 2.4e6)
     assert len(frames) == 5 and dem.stats.headerless_frames == 0
     assert np.mean(qpsk_hard(frames[3].payload) != bits[3]) < 2e-3
