@@ -1,5 +1,5 @@
-"""chaincast.fec.ldpc: the LDPC inner-code family (issue 3). A pure library, not yet used by any
-MODCOD: the link still runs the convolutional placeholder.
+"""chaincast.fec.ldpc: the LDPC inner-code family (issue 3), the inner code of every MODCOD but
+``qpsk-cc1/2``.
 
 - ``construct``: deterministic generator of the IRA / quasi-cyclic codes (DVB-S2 structure and
   degree profiles, our own girth-conditioned edge placement); writes ``tables/``.
@@ -7,5 +7,5 @@ MODCOD: the link still runs the convolutional placeholder.
   ``syndrome``. Rates 1/3, 1/2, 3/5, 2/3, 3/4, 5/6; n = 64800 and 16200.
 - ``encode``: ``encode(code, info_bits[..., k]) -> codeword[..., n]`` (systematic, linear time).
 - ``decode``: ``decode(code, llr[batch, n]) -> LdpcDecodeResult(codeword, ok, iterations)``,
-  layered normalised offset min-sum (numba), and ``decode_reference`` (NumPy).
+  layered self-corrected offset min-sum (numba), and ``decode_reference`` (NumPy).
 """

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     for r in results:
         base = r["modcod"].removesuffix("-short")
         short = r["modcod"].endswith("-short")
-        pts = [pt for pt in r["points"] if pt["frame_errors"] > 0]
+        pts = sorted((pt for pt in r["points"] if pt["frame_errors"] > 0), key=lambda pt: pt["esn0_db"])
         ax.semilogy([pt["esn0_db"] for pt in pts], [pt["fer"] for pt in pts], "--" if short else "-",
                     marker="o" if not short else "s", ms=3, color=colours[base],
                     label=f"{r['modcod']} ({r['spectral_efficiency']:.2f} b/sym)")
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     ax.set_ylim(1e-5, 1.2)
     ax.grid(True, which="both", alpha=0.3)
     iterations = sorted({r.get("max_iterations", 50) for r in results})
-    ax.set_title("chaincast LDPC codes on AWGN: FER vs Es/N0 (solid: n=64800, dashed: n=16200; layered min-sum, "
+    ax.set_title("chaincast LDPC codes on AWGN: FER vs Es/N0 (solid: n=64800, dashed: n=16200; layered self-corrected min-sum, "
                  f"max {'/'.join(map(str, iterations))} it.)", fontsize=10)
     ax.legend(fontsize=7, ncol=2, loc="lower left")
     fig.tight_layout()
