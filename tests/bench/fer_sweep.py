@@ -62,16 +62,25 @@ def base_name(modcod_name: str) -> str:
     return modcod_name.removesuffix("-short")
 
 
-def esn0_at_target(points: list[dict], target: float = TARGET_FER) -> float | None:
-    """Es/N0 where FER crosses ``target``, log-linear between the bracketing points."""
+def bracket(points: list[dict], target: float = TARGET_FER) -> tuple[dict, dict] | None:
+    """The neighbouring points (by Es/N0) whose FER falls from above ``target`` to at most it."""
     pts = sorted(points, key=lambda p: p["esn0_db"])
     for lo, hi in zip(pts, pts[1:]):
         if lo["fer"] > target >= hi["fer"]:
-            if hi["fer"] == 0:
-                return hi["esn0_db"]  # no error seen in the upper point: a conservative bound
-            f = (math.log10(lo["fer"]) - math.log10(target)) / (math.log10(lo["fer"]) - math.log10(hi["fer"]))
-            return lo["esn0_db"] + f * (hi["esn0_db"] - lo["esn0_db"])
+            return lo, hi
     return None
+
+
+def esn0_at_target(points: list[dict], target: float = TARGET_FER) -> float | None:
+    """Es/N0 where FER crosses ``target``, log-linear between the bracketing points."""
+    pair = bracket(points, target)
+    if pair is None:
+        return None
+    lo, hi = pair
+    if hi["fer"] == 0:
+        return hi["esn0_db"]  # no error seen in the upper point: a conservative bound
+    f = (math.log10(lo["fer"]) - math.log10(target)) / (math.log10(lo["fer"]) - math.log10(hi["fer"]))
+    return lo["esn0_db"] + f * (hi["esn0_db"] - lo["esn0_db"])
 
 
 def sweep(modcod, step: float, max_frames: int, max_errors: int, max_points: int, seed: int,
@@ -109,23 +118,21 @@ def sweep(modcod, step: float, max_frames: int, max_errors: int, max_points: int
 
 def refine(modcod, result: dict, max_frames: int, max_errors: int, seed: int) -> dict:
     """``result`` with one more point halfway into the bracket whose upper point saw no error."""
-    pts = sorted(result["points"], key=lambda p: p["esn0_db"])
-    for lo, hi in zip(pts, pts[1:]):
-        if lo["fer"] > TARGET_FER >= hi["fer"]:
-            if hi["frame_errors"] > 0 or hi["esn0_db"] - lo["esn0_db"] < 0.015:
-                return result
-            esn0 = round((lo["esn0_db"] + hi["esn0_db"]) / 2, 3)
-            code = get_code(modcod.code_rate, modcod.coded_bits)
-            rng = np.random.default_rng(seed)
-            t0 = time.perf_counter()
-            pt = fer_point(code, esn0, max_frames, max_errors, 32, result["max_iterations"], rng,
-                           modcod.bits_per_symbol, modcod.bit_levels)
-            pt["wall_s"] = round(time.perf_counter() - t0, 1)
-            print(f"  {modcod.name:16s} {esn0:6.2f} dB  {pt['frame_errors']:5d}/{pt['frames']:6d}  FER {pt['fer']:.2e}"
-                  f"  (refine)", flush=True)
-            points = result["points"] + [pt]
-            return {**result, "points": points, "esn0_at_fer_1e-3_db": esn0_at_target(points)}
-    return result
+    pair = bracket(result["points"])
+    if pair is None or pair[1]["frame_errors"] > 0 or pair[1]["esn0_db"] - pair[0]["esn0_db"] < 0.015:
+        return result
+    lo, hi = pair
+    esn0 = round((lo["esn0_db"] + hi["esn0_db"]) / 2, 3)
+    code = get_code(modcod.code_rate, modcod.coded_bits)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    pt = fer_point(code, esn0, max_frames, max_errors, 32, result["max_iterations"], rng,
+                   modcod.bits_per_symbol, modcod.bit_levels)
+    pt["wall_s"] = round(time.perf_counter() - t0, 1)
+    print(f"  {modcod.name:16s} {esn0:6.2f} dB  {pt['frame_errors']:5d}/{pt['frames']:6d}  FER {pt['fer']:.2e}"
+          f"  (refine)", flush=True)
+    points = result["points"] + [pt]
+    return {**result, "points": points, "esn0_at_fer_1e-3_db": esn0_at_target(points)}
 
 
 def main(argv=None) -> int:
