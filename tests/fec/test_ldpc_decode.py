@@ -90,8 +90,9 @@ def test_qpsk_rate_half_short_frames_decode_at_2_db():
 
 
 def test_self_correction_decodes_frames_plain_min_sum_loses():
-    # QPSK 3/5 n = 64800 at 2.05 dB, 0.18 dB under DVB-S2's threshold: plain offset min-sum loses
-    # 27 of these 64 frames, the self-correcting decoder 8, in fewer iterations
+    # QPSK 3/5 n = 64800 at 2.05 dB, 0.18 dB under DVB-S2's threshold: plain offset min-sum (the
+    # previous decoder, with its own alpha / offset) loses 27 of these 64 frames, the self-correcting
+    # decoder 7, in fewer iterations
     code = get_code("3/5", 64800)
     info, _, llr = random_frames(code, 64, 2.05, seed=11)
     plain = decode(code, llr, self_correct=False)
