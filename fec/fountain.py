@@ -17,6 +17,18 @@ import raptorq
 from chaincast.fec.wire.packet import SYMBOL_ALIGN
 
 _PAYLOAD_ID_BYTES = 4
+# RFC 6330 K'max (table 2): the most source symbols one source block can have. Objects of at most
+# this many symbols are one source block (raptorq splits larger ones), so every genuine symbol
+# has source block number 0; the receiver refuses larger declarations before raptorq sees them.
+MAX_SOURCE_SYMBOLS = 56403
+# Extra symbols beyond K that a rebuild attempt from a chosen subset takes: RaptorQ fails to
+# decode from K symbols about 1% of the time, from K + 2 about once in a million (RFC 6330 1.1).
+SUBSET_EXTRA_SYMBOLS = 2
+
+
+class FountainError(ValueError):
+    """Object transmission information the decoder cannot accept (more than one source block,
+    a symbol size that is no multiple of ``SYMBOL_ALIGN``, an empty object)."""
 
 
 def choose_symbol_size(transfer_length: int, max_symbol_size: int) -> int:
@@ -78,26 +90,74 @@ def _esi(packet: bytes) -> int:
     return int.from_bytes(packet[1:_PAYLOAD_ID_BYTES], "big")
 
 
+def check_transmission(transfer_length: int, symbol_size: int) -> int:
+    """K, the source symbol count, of an object the decoder accepts; ``FountainError`` otherwise.
+    Accepted: a positive length, a symbol size that is a positive multiple of ``SYMBOL_ALIGN``
+    and no larger than the object needs, and at most ``MAX_SOURCE_SYMBOLS`` source symbols (one
+    source block)."""
+    if transfer_length < 1:
+        raise FountainError(f"transfer length {transfer_length} is not positive")
+    if symbol_size < SYMBOL_ALIGN or symbol_size % SYMBOL_ALIGN:
+        raise FountainError(f"symbol size {symbol_size} is not a positive multiple of {SYMBOL_ALIGN}")
+    if symbol_size > -(-transfer_length // SYMBOL_ALIGN) * SYMBOL_ALIGN:
+        raise FountainError(f"symbol size {symbol_size} exceeds the {transfer_length}-byte object it carries")
+    k = source_symbol_count(transfer_length, symbol_size)
+    if k > MAX_SOURCE_SYMBOLS:
+        raise FountainError(f"{k} source symbols (at most {MAX_SOURCE_SYMBOLS}, one source block)")
+    return k
+
+
+def is_single_block_symbol(symbol_id: int) -> bool:
+    """Whether the FEC payload ID names source block 0, the only block of an accepted object."""
+    return symbol_id >> 24 == 0
+
+
 class FountainDecoder:
-    """Collects symbols of one object; ``add`` returns the transfer bytes once they are rebuilt."""
+    """Collects symbols of one object; ``add`` returns the transfer bytes once they are rebuilt.
+
+    Only objects ``check_transmission`` accepts are decoded, and symbols of another source block
+    than 0 are ignored, so raptorq never sees a payload ID outside the object it was set up for
+    (it panics on one). A panic raptorq may still raise is caught: the decoder is then ``broken``
+    and rebuilds nothing."""
 
     def __init__(self, transfer_length: int, symbol_size: int):
+        self.k = check_transmission(transfer_length, symbol_size)
         self.transfer_length = transfer_length
         self.symbol_size = symbol_size
         self._decoder = raptorq.Decoder.with_defaults(transfer_length, symbol_size)
         self._seen: set[int] = set()
+        self.broken = False
 
     @property
     def symbols_received(self) -> int:
         return len(self._seen)
 
+    def symbol_ids(self) -> set[int]:
+        return set(self._seen)
+
     def passes_heard(self) -> set[int]:
         """The carousel passes the symbols received so far come from."""
-        k = source_symbol_count(self.transfer_length, self.symbol_size)
-        return {pass_of_symbol(symbol_id, k) for symbol_id in self._seen}
+        return {pass_of_symbol(symbol_id, self.k) for symbol_id in self._seen}
 
     def add(self, symbol_id: int, data: bytes) -> bytes | None:
-        if len(data) != self.symbol_size or symbol_id in self._seen:
+        if self.broken or len(data) != self.symbol_size or symbol_id in self._seen or not is_single_block_symbol(symbol_id):
             return None
         self._seen.add(symbol_id)
-        return self._decoder.decode(symbol_id.to_bytes(_PAYLOAD_ID_BYTES, "big") + data)
+        try:
+            return self._decoder.decode(symbol_id.to_bytes(_PAYLOAD_ID_BYTES, "big") + data)
+        except BaseException as failure:  # pyo3's PanicException derives from BaseException
+            if type(failure).__name__ != "PanicException":
+                raise
+            self.broken = True
+            return None
+
+
+def decode_symbols(transfer_length: int, symbol_size: int, symbols: list[tuple[int, bytes]]) -> bytes | None:
+    """The transfer rebuilt from exactly these ``(symbol_id, data)`` symbols, or None if they do
+    not suffice. A fresh decoder each time: used to rebuild from a chosen subset."""
+    decoder = FountainDecoder(transfer_length, symbol_size)
+    for symbol_id, data in symbols:
+        transfer = decoder.add(symbol_id, data)
+        if transfer is not None:
+            return transfer
+    return None

@@ -35,6 +35,7 @@ RETARGET_INTERVAL = 2016
 TARGET_TIMESPAN_S = 14 * 24 * 3600
 MEDIAN_TIME_SPAN = 11
 MAX_PENDING_RUNS = 64
+MAX_PENDING_BYTES = 16 << 20  # headers kept in runs that wait (the default run is 161 kB)
 
 
 @dataclass(frozen=True)
@@ -182,13 +183,24 @@ class HeaderChain:
                     break
         return outcome
 
+    def _wait(self, run: HeadersRun) -> HeadersOutcome:
+        """Keep a run that does not attach yet. The runs kept are bounded in number and bytes;
+        when full, the run that starts highest goes (a genuine run waits for one just before it;
+        forged runs claim heights anywhere), which may be this one."""
+        if run in self._pending:
+            return HeadersOutcome(waiting=True)
+        self._pending.append(run)
+        while len(self._pending) > MAX_PENDING_RUNS or sum(len(r.headers) for r in self._pending) > MAX_PENDING_BYTES:
+            self._pending.remove(max(self._pending, key=lambda r: r.first_height))
+        if run in self._pending:
+            return HeadersOutcome(waiting=True)
+        return HeadersOutcome(rejected=f"a run from height {run.first_height}: too far ahead to keep while it waits")
+
     def _attach(self, run: HeadersRun) -> HeadersOutcome:
         first = run.first_height
         headers = [run.header(h) for h in range(first, run.last_height + 1)]
         if first > self.height + 1:
-            if len(self._pending) < MAX_PENDING_RUNS and run not in self._pending:
-                self._pending.append(run)
-            return HeadersOutcome(waiting=True)
+            return self._wait(run)
         # skip what we already hold; the first differing header is where a branch starts
         skip = 0
         while skip < len(headers) and first + skip <= self.height and header_hash(headers[skip]) == self._hashes[first + skip]:

@@ -68,6 +68,9 @@ class ReceiveReport:
     files_rejected: int = 0  # envelopes dropped (see files_rejected_why); with no broadcaster key, all of them
     files_known: int = 0  # verified, already in the inbox with the same bytes
     files_rejected_why: dict = field(default_factory=dict)  # "malformed", "bad_id", "signature", "no_key"
+    packets_refused: int = 0  # declared an object no genuine broadcast sends (too large, unknown type, ...)
+    variants_pruned: int = 0  # partial objects dropped to keep the symbol budget
+    symbols_stored_bytes: int = 0  # symbols held against the budget (state file, else memory)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -76,17 +79,20 @@ class ReceiveReport:
 class Receiver:
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, delivery: ChainDelivery,
                  on_frame=None, search_hz: float = 0.0, store: ReceiverStore | None = None, source_key: str = "",
-                 first_sample: int = 0, inbox: Inbox | None = None):
+                 first_sample: int = 0, inbox: Inbox | None = None, symbol_budget_bytes: int | None = None):
         """``on_frame(FrameRecord)``: called for every decoded PL frame (see ``LinkDecoder``);
         ``search_hz``: carrier scan range (see ``Demodulator``); ``store``: the state to keep and
         resume, with the input named ``source_key`` read from sample ``first_sample`` on;
-        ``inbox``: where signed files and messages are verified and saved (None: not looked at)."""
+        ``inbox``: where signed files and messages are verified and saved (None: not looked at);
+        ``symbol_budget_bytes``: bytes of partial objects' symbols kept (in the store, else in
+        memory; None: the assembler's default)."""
         self.sample_rate_hz = sample_rate_hz
         self.demodulator = Demodulator(sample_rate_hz, symbol_rate_hz, rolloff, search_hz=search_hz)
         self.link = LinkDecoder(on_frame=on_frame)
         self.store = store
         self.source_key = source_key
-        self.assembler = ObjectAssembler(store=store)
+        budget = {} if symbol_budget_bytes is None else {"disk_budget": symbol_budget_bytes, "memory_budget": symbol_budget_bytes}
+        self.assembler = ObjectAssembler(store=store, **budget)
         self.delivery = delivery
         self.inbox = inbox
         self.first_sample = first_sample
@@ -221,8 +227,11 @@ class Receiver:
             return  # its digest matched: the broadcaster's own mistake, nothing to act on
         if index.genesis_hash != self.headers.rules.genesis_hash:
             self.index_wrong_chain += 1
-        elif self._index is None or index.sequence > self._index.sequence:
+            return
+        if self._index is None or index.sequence > self._index.sequence:
             self._index = index
+        self.assembler.announce([(ObjectType.BLOCK, entry.block_hash, None) for entry in index.blocks]
+                                + [(entry.object_type, entry.object_id, entry.transfer_length) for entry in index.objects])
 
     def _deliver_headers(self, key: tuple[int, bytes], payload: bytes) -> None:
         """A run that does not attach yet stays pending in the store (handed over again after a
@@ -300,6 +309,9 @@ class Receiver:
             headers_rejected_why=self.headers_rejected_why,
             broadcast_tip_height=self._index.tip_height if self._index is not None else -1,
             index_wrong_chain=self.index_wrong_chain,
+            packets_refused=asm.packets_refused,
+            variants_pruned=asm.variants_pruned,
+            symbols_stored_bytes=self.assembler.stored_bytes,
             **(self._inbox_report() if self.inbox is not None else {}),
         )
 

@@ -25,6 +25,7 @@ from chaincast.fec.wire.errors import WireError
 
 BUNDLE_VERSION = 1
 MAX_BLOCKS = 0xFFFF
+MAX_BUNDLE_BYTES = 4_000_000  # a bundle carries small blocks: never more than one largest block
 BLOCK_HEADER_BYTES = 80
 _HEAD = struct.Struct(">BH")
 
@@ -38,6 +39,9 @@ def pack_bundle(blocks: list[bytes]) -> bytes:
         raise WireError(f"a bundle holds 1..{MAX_BLOCKS} blocks, got {len(blocks)}")
     if any(len(raw) < BLOCK_HEADER_BYTES for raw in blocks):
         raise WireError("a bundled block is shorter than a block header")
+    size = _HEAD.size + 4 * len(blocks) + sum(map(len, blocks))
+    if size > MAX_BUNDLE_BYTES:
+        raise WireError(f"a bundle of {size} bytes exceeds {MAX_BUNDLE_BYTES}")
     lengths = struct.pack(f">{len(blocks)}I", *(len(raw) for raw in blocks))
     return _HEAD.pack(BUNDLE_VERSION, len(blocks)) + lengths + b"".join(blocks)
 
@@ -46,6 +50,8 @@ def unpack_bundle(payload: bytes) -> list[bytes]:
     """The raw blocks of a bundle; ``WireError`` for anything but an exact, well-formed bundle."""
     if len(payload) < _HEAD.size:
         raise WireError("bundle shorter than its header")
+    if len(payload) > MAX_BUNDLE_BYTES:
+        raise WireError(f"a bundle of {len(payload)} bytes exceeds {MAX_BUNDLE_BYTES}")
     version, count = _HEAD.unpack_from(payload)
     if version != BUNDLE_VERSION:
         raise WireError(f"unknown bundle version {version}")

@@ -44,6 +44,7 @@ _OBJECT = struct.Struct(">B32sIB")
 FIXED_BYTES = _HEAD.size
 if (FIXED_BYTES, _BLOCK.size, _OBJECT.size) != (102, 37, 38):  # import-time check of the layout above
     raise ImportError("chain index layout does not match its documentation")
+MAX_INDEX_BYTES = FIXED_BYTES + 0xFFFF * (_BLOCK.size + _OBJECT.size)  # both counts are u16
 
 
 class OnAir(IntEnum):

@@ -27,7 +27,8 @@ HEADERS_VERSION = 1
 HEADER_BYTES = 80
 _HEAD = struct.Struct(">BBII")
 FIXED_BYTES = _HEAD.size
-MAX_COUNT = 1 << 24  # 1.3 GB of headers; far above any chain, bounds what a header can ask for
+MAX_COUNT = 50_000  # 4 MB of headers; the uplink sends runs of 2016 by default
+MAX_RUN_BYTES = FIXED_BYTES + MAX_COUNT * HEADER_BYTES
 
 
 def _sha256d(data: bytes) -> bytes:

@@ -1,8 +1,14 @@
-"""Objects: what the broadcast carries (a block, later headers, chain index, files).
+"""Objects: what the broadcast carries (a block, a bundle of blocks, headers, chain index, files).
 
 An object is ``(type, id, payload)``. What RaptorQ encodes is ``payload || SHA-256(payload)``, so a
 receiver can tell a rebuilt object from a corrupted one without trusting any single packet. The
-object id is chosen by the sender: for a block it is the block hash (internal byte order).
+id follows from the payload: for a block it is the block hash (double SHA-256 of the 80-byte
+header, internal byte order), for every other type the SHA-256 of the payload. ``decode`` checks
+both, so bytes that match their digest but not their id (a forger's self-consistent object sent
+under a genuine id) are refused like corrupted ones.
+
+Each type has a largest payload (``MAX_PAYLOAD_BYTES``): a receiver refuses a packet that declares
+a larger object before it spends memory on it.
 """
 
 from __future__ import annotations
@@ -11,9 +17,15 @@ import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
 
+from chaincast.fec.wire.bundle import MAX_BUNDLE_BYTES
+from chaincast.fec.wire.chainindex import MAX_INDEX_BYTES
+from chaincast.fec.wire.envelope import MAX_ENVELOPE_BYTES
 from chaincast.fec.wire.errors import WireError
+from chaincast.fec.wire.headers import MAX_RUN_BYTES
 
 DIGEST_BYTES = 32
+BLOCK_HEADER_BYTES = 80
+MAX_BLOCK_BYTES = 4_000_000  # Bitcoin's MAX_BLOCK_SERIALIZED_SIZE (BIP 141), witness data included
 
 
 class ObjectType(IntEnum):
@@ -23,6 +35,28 @@ class ObjectType(IntEnum):
     # 16..31: the uplink service's chain objects (issue 5); each payload has its own wire module.
     CHAIN_INDEX = 16  # chaincast.fec.wire.chainindex: recent blocks and what is on the air
     HEADERS = 17  # chaincast.fec.wire.headers: a run of consecutive 80-byte block headers
+
+
+MAX_PAYLOAD_BYTES: dict[int, int] = {
+    ObjectType.BLOCK: MAX_BLOCK_BYTES,
+    ObjectType.FILE: MAX_ENVELOPE_BYTES,
+    ObjectType.BLOCK_BUNDLE: MAX_BUNDLE_BYTES,
+    ObjectType.CHAIN_INDEX: MAX_INDEX_BYTES,
+    ObjectType.HEADERS: MAX_RUN_BYTES,
+}
+
+
+def max_transfer_length(object_type: int) -> int:
+    """Largest transfer (payload and digest) an object of this type can have; 0 for an unknown type."""
+    limit = MAX_PAYLOAD_BYTES.get(object_type)
+    return 0 if limit is None else limit + DIGEST_BYTES
+
+
+def object_id_of(object_type: int, payload: bytes) -> bytes:
+    """The id an object of this type and payload must carry."""
+    if object_type == ObjectType.BLOCK:
+        return hashlib.sha256(hashlib.sha256(payload[:BLOCK_HEADER_BYTES]).digest()).digest()
+    return hashlib.sha256(payload).digest()
 
 
 @dataclass(frozen=True)
@@ -42,4 +76,8 @@ class BroadcastObject:
         payload, digest = transfer[:-DIGEST_BYTES], transfer[-DIGEST_BYTES:]
         if hashlib.sha256(payload).digest() != digest:
             raise WireError("object digest mismatch")
+        if object_type == ObjectType.BLOCK and len(payload) < BLOCK_HEADER_BYTES:
+            raise WireError("block object shorter than a block header")
+        if object_id_of(object_type, payload) != object_id:
+            raise WireError("object id does not match its payload")
         return cls(object_type, object_id, payload)

@@ -9,11 +9,11 @@ from chaincast.rxside.assembler import ObjectAssembler
 from chaincast.rxside.kernel import ChainDelivery, block_hash
 from chaincast.rxside.receiver import Receiver
 from chaincast.rxside.store import COMPLETE, DURABLE, ReceiverStore, StoreError
-from tests.rxside.test_assembler import packets_of
+from tests.rxside.test_assembler import make_object, packets_of
 
 
 def test_a_partial_object_resumes_from_its_stored_symbols_after_a_restart(tmp_path):
-    obj = BroadcastObject(ObjectType.BLOCK, os.urandom(32), os.urandom(20_000))
+    obj = make_object(os.urandom(20_000))
     pkts = packets_of(obj, 1024)  # K = 20 source symbols + 2 repair
     first, rest = pkts[:12], pkts[12:]
     store = ReceiverStore(tmp_path / "rx.sqlite", "main")
@@ -32,12 +32,12 @@ def test_a_partial_object_resumes_from_its_stored_symbols_after_a_restart(tmp_pa
 
 
 def test_uncommitted_packets_are_not_kept_and_a_rebuilt_object_is_not_rebuilt_again(tmp_path):
-    obj = BroadcastObject(ObjectType.BLOCK, os.urandom(32), os.urandom(3000))
+    obj = make_object(os.urandom(3000))
     store = ReceiverStore(tmp_path / "rx.sqlite", "main")
     asm = ObjectAssembler(store=store)
     assert [o for o in map(asm.add, packets_of(obj, 512)) if o is not None] == [obj]
     store.commit()
-    other = BroadcastObject(ObjectType.BLOCK, os.urandom(32), os.urandom(3000))
+    other = make_object(os.urandom(3000))
     asm.add(packets_of(other, 512)[0])  # never committed
     store._db.close()  # killed
 
@@ -71,3 +71,97 @@ def test_a_state_file_of_another_chain_or_not_a_state_file_is_refused(tmp_path):
     junk.write_bytes(os.urandom(4096))
     with pytest.raises(StoreError, match="not a chaincast receiver state"):
         ReceiverStore(junk, "main")
+
+
+# ---------------------------------------------------------------------- damaged state files
+import sqlite3  # noqa: E402
+
+from chaincast.rxside.store import set_aside  # noqa: E402
+
+
+def damaged_copy(tmp_path, mainnet_blocks, *statements: str):
+    """A state file with a header chain, a pending block, partial symbols and a resume position,
+    then changed by ``statements`` as a damaged disk or a careless user might."""
+    path = tmp_path / "rx.sqlite"
+    store = ReceiverStore(path, "main")
+    store.replace_headers(0, [raw[:80] for raw in mainnet_blocks[:10]])
+    store.object_complete(ObjectType.BLOCK, block_hash(mainnet_blocks[1]), mainnet_blocks[1])
+    obj = make_object(os.urandom(20_000))
+    asm = ObjectAssembler(store=store)
+    for pkt in packets_of(obj, 1024)[:5]:
+        asm.add(pkt)
+    store.set_resume_sample("rec", 1234)
+    store.close()
+    db = sqlite3.connect(path)
+    for sql in statements:
+        db.execute(sql)
+    db.commit()
+    db.close()
+    return path
+
+
+@pytest.mark.parametrize("statement, warning", [
+    ("UPDATE headers SET header = x'00' WHERE height = 4", "headers after height 3 dropped"),
+    ("UPDATE headers SET header = 'text' WHERE height = 0", "headers after height -1 dropped"),
+    ("UPDATE objects SET payload = NULL", "damaged rebuilt objects dropped"),
+    ("UPDATE objects SET object_id = 'text'", "damaged rebuilt objects dropped"),
+    ("UPDATE objects SET state = 7", "damaged rebuilt objects dropped"),
+    ("UPDATE symbols SET symbol = x'0102'", "damaged partial objects dropped"),
+    ("UPDATE variants SET transfer_length = -5", "damaged partial objects dropped"),
+    ("UPDATE progress SET resume_sample = 'soon'", "damaged resume position"),
+    ("DELETE FROM variants", "symbols without their object dropped"),
+])
+def test_a_damaged_row_is_dropped_with_a_warning_and_the_rest_is_used(tmp_path, mainnet_blocks, statement, warning):
+    path = damaged_copy(tmp_path, mainnet_blocks, statement)
+    store = ReceiverStore(path, "main")
+    asm = ObjectAssembler(store=store)  # reads the partial objects
+    receiver = Receiver(2.4e6, 1e6, 0.2, ChainDelivery(tmp_path / "datadir", "main"), store=store)  # headers, pending objects
+    store.resume_sample("rec")
+    assert any(warning in w for w in store.warnings), store.warnings
+    assert receiver.report().headers_height >= -1 and asm.stored_bytes >= 0
+    # what was dropped is gone for good: a second opening is clean
+    store.close()
+    again = ReceiverStore(path, "main")
+    ObjectAssembler(store=again)
+    Receiver(2.4e6, 1e6, 0.2, ChainDelivery(tmp_path / "datadir2", "main"), store=again)
+    again.resume_sample("rec")
+    assert again.warnings == []
+
+
+@pytest.mark.parametrize("statement, message", [
+    ("UPDATE meta SET value = '99' WHERE key = 'schema'", "state schema '99'"),
+    ("DELETE FROM meta WHERE key = 'schema'", "state schema None"),
+    ("DROP TABLE meta", "no meta table"),
+    ("ALTER TABLE symbols RENAME TO s2", "table 'symbols' is not this receiver's"),
+    ("ALTER TABLE headers ADD COLUMN extra", "table 'headers' is not this receiver's"),
+])
+def test_a_state_file_of_another_layout_is_refused_with_the_way_on(tmp_path, mainnet_blocks, statement, message):
+    path = damaged_copy(tmp_path, mainnet_blocks, statement)
+    with pytest.raises(StoreError, match=message) as refused:
+        ReceiverStore(path, "main")
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("damage", ["middle", "truncated", "header"])
+def test_a_state_file_damaged_on_disk_is_refused_and_can_be_set_aside(tmp_path, mainnet_blocks, damage):
+    path = damaged_copy(tmp_path, mainnet_blocks)
+    raw = bytearray(path.read_bytes())
+    if damage == "middle":
+        raw[len(raw) // 2: len(raw) // 2 + 4096] = os.urandom(4096)
+    elif damage == "truncated":
+        raw = raw[: len(raw) // 3]
+    else:
+        raw[100:200] = os.urandom(100)
+    path.write_bytes(bytes(raw))
+    try:
+        store = ReceiverStore(path, "main")
+    except StoreError as refused:
+        assert str(path) in str(refused) and "\n" not in str(refused)
+    else:  # the damage missed every page SQLite checks: the file must then still read cleanly
+        ObjectAssembler(store=store)
+        store.headers()
+        list(store.pending_objects())
+        store.close()
+    aside = set_aside(path)
+    assert aside is not None and aside.exists() and not path.exists()
+    ReceiverStore(path, "main").close()  # a new state file starts
