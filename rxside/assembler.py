@@ -200,8 +200,10 @@ class ObjectAssembler:
         variant.cost += cost
         self._cost += cost
         self._make_room(0, key)
-        if variant.symbols > MAX_SYMBOLS_PER_K * (variant.k + SUBSET_EXTRA_SYMBOLS):
-            self._drop(key)  # garbage enough to defeat every subset: forget it, fresh passes start it again
+        if self._cost > self.budget or variant.symbols > MAX_SYMBOLS_PER_K * (variant.k + SUBSET_EXTRA_SYMBOLS):
+            # alone larger than the budget, or garbage enough to defeat every subset: forget it
+            # (fresh passes start it again)
+            self._drop(key)
             self.stats.variants_pruned += 1
             return None
         if variant.contested:

@@ -29,10 +29,11 @@ length, a NULL payload, a symbol of the wrong size) is deleted and reported in `
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,19 @@ class StoredVariant:
     last_heard: int
 
 
+def _guarded(method):
+    """SQLite errors while the receiver runs (a page damaged where ``quick_check`` did not look, a
+    full disk) become one ``StoreError`` naming the file."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as bad:
+            why = "its schema is not text" if isinstance(bad, UnicodeDecodeError) else " ".join(str(bad).split())
+            raise StoreError(f"{self.path}: unusable ({why}); if it is damaged, --reset-state starts a new state file") from None
+    return guarded
+
+
 def symbol_cost(symbol_size: int) -> int:
     return symbol_size + SYMBOL_ROW_OVERHEAD
 
@@ -112,6 +126,7 @@ class ReceiverStore:
             raise StoreError(f"{self.path}: cannot make its folder ({bad.strerror})") from None
         try:
             self._db = sqlite3.connect(self.path, isolation_level="DEFERRED")
+            self._db.text_factory = lambda raw: raw.decode("utf-8", "replace")  # a damaged TEXT is still a str
             self._open(chain)
         except sqlite3.OperationalError as bad:
             if "locked" in str(bad):
@@ -119,6 +134,9 @@ class ReceiverStore:
             raise StoreError(f"{self.path}: not a chaincast receiver state file ({bad})") from None
         except sqlite3.DatabaseError as bad:
             raise StoreError(f"{self.path}: not a chaincast receiver state file ({bad})") from None
+        except UnicodeDecodeError:  # SQLite's own message quoted bytes of a damaged schema
+            raise StoreError(f"{self.path}: damaged (its schema is not text); "
+                             f"use --reset-state to start a new state file") from None
         self._variant_rows: dict[VariantKey, int] = {}
         self._done_order = self._db.execute("SELECT COALESCE(MAX(done_order), 0) FROM objects").fetchone()[0]
         self._done_count = self._db.execute("SELECT COUNT(*) FROM objects WHERE state = ?", (DURABLE,)).fetchone()[0]
@@ -183,6 +201,7 @@ class ReceiverStore:
         self.warnings.append(f"{self.path}: {what}")
 
     # ------------------------------------------------------------------ symbols
+    @_guarded
     def stored_variants(self) -> list[StoredVariant]:
         """Every variant with its stored symbols, oldest heard first; damaged rows are deleted."""
         rows = self._db.execute(
@@ -209,6 +228,7 @@ class ReceiverStore:
             self._warn(f"{orphans} symbols without their object dropped")
         return out
 
+    @_guarded
     def add_symbol(self, key: VariantKey, symbol_id: int, symbol: bytes, heard: int) -> bool:
         """Store one symbol of the variant; False if a symbol with this id is already stored."""
         row_id = self._variant_rows.get(key)
@@ -222,12 +242,14 @@ class ReceiverStore:
             self._db.execute("UPDATE variants SET last_heard = ? WHERE variant = ?", (heard, row_id))
         return self._db.execute("INSERT OR IGNORE INTO symbols VALUES (?, ?, ?)", (row_id, symbol_id, symbol)).rowcount == 1
 
+    @_guarded
     def symbol_ids(self, key: VariantKey) -> list[int]:
         row_id = self._variant_rows.get(key)
         if row_id is None:
             return []
         return [sid for (sid,) in self._db.execute("SELECT symbol_id FROM symbols WHERE variant = ? ORDER BY symbol_id", (row_id,))]
 
+    @_guarded
     def symbols(self, key: VariantKey, symbol_ids: Iterable[int] | None = None) -> list[tuple[int, bytes]]:
         """``(symbol_id, symbol)`` of the variant's stored symbols (those of ``symbol_ids`` only,
         if given), by symbol id; rows of the wrong shape are skipped."""
@@ -239,6 +261,7 @@ class ReceiverStore:
         return [(sid, bytes(sym)) for sid, sym in rows
                 if isinstance(sym, bytes) and len(sym) == key[3] and (wanted is None or sid in wanted)]
 
+    @_guarded
     def drop_variant(self, key: VariantKey) -> None:
         row_id = self._variant_rows.pop(key, None)
         if row_id is not None:
@@ -246,15 +269,18 @@ class ReceiverStore:
             self._db.execute("DELETE FROM variants WHERE variant = ?", (row_id,))
 
     # ------------------------------------------------------------------ objects
+    @_guarded
     def state_of(self, object_type: int, object_id: bytes) -> int | None:
         row = self._db.execute("SELECT state FROM objects WHERE object_type = ? AND object_id = ?",
                                (object_type, object_id)).fetchone()
         return None if row is None else row[0]
 
+    @_guarded
     def object_complete(self, object_type: int, object_id: bytes, payload: bytes) -> None:
         """Rebuilt: keep the payload (its symbols are the assembler's to drop)."""
         self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, 0)", (object_type, object_id, COMPLETE, payload))
 
+    @_guarded
     def mark_durable(self, keys: Iterable[tuple[int, bytes]]) -> None:
         rows = []
         for t, i in keys:
@@ -268,18 +294,20 @@ class ReceiverStore:
                              (DURABLE, self._done_order - MAX_DONE_OBJECTS))
             self._done_count = self._db.execute("SELECT COUNT(*) FROM objects WHERE state = ?", (DURABLE,)).fetchone()[0]
 
+    @_guarded
     def forget_object(self, object_type: int, object_id: bytes) -> None:
         """Start the object over (what was rebuilt was rejected downstream)."""
         self._db.execute("DELETE FROM objects WHERE object_type = ? AND object_id = ?", (object_type, object_id))
 
-    def pending_objects(self) -> Iterator[tuple[int, bytes, bytes]]:
+    @_guarded
+    def pending_objects(self) -> list[tuple[int, bytes, bytes]]:
         """``(object_type, object_id, payload)`` of objects rebuilt but not known to be durable;
         damaged rows are deleted."""
-        bad = []
+        good, bad = [], []
         for object_type, object_id, payload in self._db.execute(
                 "SELECT object_type, object_id, payload FROM objects WHERE state = ?", (COMPLETE,)).fetchall():
             if _is_key(object_type, object_id) and isinstance(payload, bytes):
-                yield object_type, object_id, payload
+                good.append((object_type, object_id, payload))
             else:
                 bad.append((object_type, object_id))
         bad += self._db.execute("SELECT object_type, object_id FROM objects WHERE state NOT IN (?, ?) "
@@ -287,8 +315,10 @@ class ReceiverStore:
         if bad:
             self._warn(f"{len(bad)} damaged rebuilt objects dropped (they are rebuilt from a later pass)")
             self._db.executemany("DELETE FROM objects WHERE object_type IS ? AND object_id IS ?", bad)
+        return good
 
     # ------------------------------------------------------------------ progress
+    @_guarded
     def resume_sample(self, source: str) -> int:
         row = self._db.execute("SELECT resume_sample FROM progress WHERE source = ?", (source,)).fetchone()
         if row is None:
@@ -299,15 +329,18 @@ class ReceiverStore:
             return 0
         return row[0]
 
+    @_guarded
     def set_resume_sample(self, source: str, sample: int) -> None:
         self._db.execute("INSERT OR REPLACE INTO progress VALUES (?, ?)", (source, int(sample)))
 
     # ------------------------------------------------------------------ headers
+    @_guarded
     def replace_headers(self, from_height: int, headers: list[bytes]) -> None:
         """The header chain from ``from_height`` on is now ``headers``."""
         self._db.execute("DELETE FROM headers WHERE height >= ?", (from_height,))
         self._db.executemany("INSERT INTO headers VALUES (?, ?)", [(from_height + i, h) for i, h in enumerate(headers)])
 
+    @_guarded
     def headers(self) -> list[bytes]:
         """The kept header chain from height 0, as far as it runs without a gap or a damaged row
         (the rest is deleted: the uplink sends those headers again)."""
@@ -321,15 +354,18 @@ class ReceiverStore:
             self._warn(f"{dropped} headers after height {len(out) - 1} dropped (a gap or a damaged row)")
         return out
 
+    @_guarded
     def counts(self) -> dict:
         symbols = self._db.execute("SELECT COUNT(*) FROM symbols").fetchone()[0]
         by_state = dict(self._db.execute("SELECT state, COUNT(*) FROM objects GROUP BY state"))
         return {"symbols_stored": symbols, "objects_pending": by_state.get(COMPLETE, 0),
                 "objects_durable": by_state.get(DURABLE, 0)}
 
+    @_guarded
     def commit(self) -> None:
         self._db.commit()
 
+    @_guarded
     def close(self) -> None:
         self._db.commit()
         self._db.close()

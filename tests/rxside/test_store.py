@@ -165,3 +165,30 @@ def test_a_state_file_damaged_on_disk_is_refused_and_can_be_set_aside(tmp_path, 
     aside = set_aside(path)
     assert aside is not None and aside.exists() and not path.exists()
     ReceiverStore(path, "main").close()  # a new state file starts
+
+
+def test_a_schema_that_is_not_text_is_refused_not_a_unicode_crash(tmp_path):
+    """Found by the state-file fuzz target: SQLite quotes the damaged schema in its message, and
+    Python raised UnicodeDecodeError decoding it."""
+    path = tmp_path / "rx.sqlite"
+    ReceiverStore(path, "main").close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA writable_schema=ON")
+    db.execute("UPDATE sqlite_master SET sql = CAST(x'43524541544520ff' AS TEXT) WHERE name = 'progress'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="its schema is not text.*--reset-state"):
+        ReceiverStore(path, "main")
+
+
+def test_a_file_damaged_while_the_receiver_runs_is_one_store_error(tmp_path):
+    """Found by the state-file fuzz target: pages quick_check passed, or that changed later, raised
+    sqlite3.DatabaseError from the middle of the receiver."""
+    path = tmp_path / "rx.sqlite"
+    store = ReceiverStore(path, "main")
+    store.replace_headers(0, [os.urandom(80) for _ in range(3000)])
+    store.close()
+    store = ReceiverStore(path, "main")
+    os.truncate(path, 8192)
+    with pytest.raises(StoreError, match="unusable.*--reset-state"):
+        store.headers()
