@@ -24,11 +24,11 @@ validates every block body; a header here is never a reason to skip that.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chaincast.fec.wire.bitcoin import CHAINS, block_hash, block_proof, derive_target, get_compact, set_compact
 from chaincast.fec.wire.headers import HeadersRun
 
 RETARGET_INTERVAL = 2016
@@ -45,32 +45,17 @@ class ChainRules:
     retargets: bool  # nBits follows the 2016-block rule at every height (no minimum-difficulty blocks)
 
 
-def _display(hex_hash: str) -> bytes:
-    return bytes.fromhex(hex_hash)[::-1]
-
-
-# Bitcoin Core's chainparams (kernel/chainparams.cpp): genesis hashes and proof-of-work limits.
+# From the shared chain parameters (Core's kernel/chainparams.cpp): the 2016-block rule holds at
+# every height where neither minimum-difficulty blocks nor "no retargeting" apply.
 CHAIN_RULES = {
-    "main": ChainRules(_display("000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"),
-                       (1 << 224) - 1, True),
-    "testnet": ChainRules(_display("000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943"),
-                          (1 << 224) - 1, False),
-    "testnet4": ChainRules(_display("00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043"),
-                           (1 << 224) - 1, False),
-    "signet": ChainRules(_display("00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6"),
-                         0x00000377AE << 216, True),
-    "regtest": ChainRules(_display("0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"),
-                          (1 << 255) - 1, False),
+    name: ChainRules(params.genesis_hash, params.pow_limit,
+                     not (params.pow_allow_min_difficulty_blocks or params.pow_no_retargeting))
+    for name, params in CHAINS.items()
 }
 
 
 class HeaderRejected(Exception):
     """A header that breaks a rule; the message says which, at which height."""
-
-
-def header_hash(header: bytes) -> bytes:
-    """Double SHA-256 of an 80-byte header, internal byte order."""
-    return hashlib.sha256(hashlib.sha256(header).digest()).digest()
 
 
 def header_time(header: bytes) -> int:
@@ -81,42 +66,19 @@ def header_bits(header: bytes) -> int:
     return struct.unpack_from("<I", header, 72)[0]
 
 
-def target_from_compact(bits: int) -> int | None:
-    """``nBits`` -> target, or None where Core's ``SetCompact`` reports negative or overflow."""
-    size, mantissa = bits >> 24, bits & 0x007FFFFF
-    target = mantissa >> 8 * (3 - size) if size <= 3 else mantissa << 8 * (size - 3)
-    negative = mantissa != 0 and bits & 0x00800000
-    overflow = mantissa != 0 and (size > 34 or (mantissa > 0xFF and size > 33) or (mantissa > 0xFFFF and size > 32))
-    return None if negative or overflow else target
-
-
-def compact_from_target(target: int) -> int:
-    """Core's ``GetCompact`` (for non-negative targets)."""
-    size = (target.bit_length() + 7) // 8
-    mantissa = target << 8 * (3 - size) if size <= 3 else target >> 8 * (size - 3)
-    if mantissa & 0x00800000:
-        mantissa >>= 8
-        size += 1
-    return mantissa | size << 24
-
-
 def next_bits(last_bits: int, first_time: int, last_time: int, pow_limit: int) -> int:
     """Core's ``CalculateNextWorkRequired``: the retarget from the timespan of the last 2016 blocks."""
     timespan = min(max(last_time - first_time, TARGET_TIMESPAN_S // 4), TARGET_TIMESPAN_S * 4)
-    target = target_from_compact(last_bits) * timespan // TARGET_TIMESPAN_S
-    return compact_from_target(min(target, pow_limit))
-
-
-def block_work(bits: int) -> int:
-    target = target_from_compact(bits) or 0
-    return (1 << 256) // (target + 1)
+    target = set_compact(last_bits).value * timespan // TARGET_TIMESPAN_S
+    return get_compact(min(target, pow_limit))
 
 
 def check_proof_of_work(header: bytes, pow_limit: int) -> None:
-    target = target_from_compact(header_bits(header))
-    if target is None or target == 0 or target > pow_limit:
+    """Core's ``CheckProofOfWork`` on one header, as ``HeaderRejected`` saying which part failed."""
+    target = derive_target(header_bits(header), pow_limit)
+    if target is None:
         raise HeaderRejected(f"nBits {header_bits(header):#010x} is not a valid target for this chain")
-    if int.from_bytes(header_hash(header), "little") > target:
+    if int.from_bytes(block_hash(header), "little") > target:
         raise HeaderRejected("hash above its target (no proof of work)")
 
 
@@ -203,13 +165,13 @@ class HeaderChain:
             return self._wait(run)
         # skip what we already hold; the first differing header is where a branch starts
         skip = 0
-        while skip < len(headers) and first + skip <= self.height and header_hash(headers[skip]) == self._hashes[first + skip]:
+        while skip < len(headers) and first + skip <= self.height and block_hash(headers[skip]) == self._hashes[first + skip]:
             skip += 1
         start, new = first + skip, headers[skip:]
         if not new:
             return HeadersOutcome()
         if start == 0:
-            if header_hash(new[0]) != self.rules.genesis_hash:
+            if block_hash(new[0]) != self.rules.genesis_hash:
                 return HeadersOutcome(rejected="not this chain's genesis block")
         elif new[0][4:36] != self._hashes[start - 1]:
             return HeadersOutcome(rejected=f"header {start} does not follow the header chain")
@@ -223,7 +185,7 @@ class HeaderChain:
         self._truncate(start)
         for header, h in zip(new, checked):
             self._heights[h] = len(self._headers)
-            self._work.append((self._work[-1] if self._work else 0) + block_work(header_bits(header)))
+            self._work.append((self._work[-1] if self._work else 0) + block_proof(header_bits(header)))
             self._headers.append(header)
             self._hashes.append(h)
         if self.on_change is not None:
@@ -254,8 +216,8 @@ class HeaderChain:
                 raise HeaderRejected(f"header {height}: {why}") from None
             times.append(header_time(header))
             bits = header_bits(header)
-            hashes.append(header_hash(header))
-            work += block_work(bits)
+            hashes.append(block_hash(header))
+            work += block_proof(bits)
         return hashes, work
 
     def _truncate(self, height: int) -> None:

@@ -11,7 +11,6 @@ Layout follows Bitcoin Core: mainnet in ``DIR``, the other chains in ``DIR/testn
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,30 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pbk
-from pbk.capi import KernelOpaquePtr
 
-CHAINS = {
-    "main": (pbk.ChainType.MAINNET, ""),
-    "testnet": (pbk.ChainType.TESTNET, "testnet3"),
-    "testnet4": (pbk.ChainType.TESTNET_4, "testnet4"),
-    "signet": (pbk.ChainType.SIGNET, "signet"),
-    "regtest": (pbk.ChainType.REGTEST, "regtest"),
-}
+from chaincast.fec.wire.bitcoin import CHAINS as CHAIN_PARAMS
+from chaincast.fec.wire.bitcoin import block_hash, display_hex
+from chaincast.fec.wire.kernel import CHAIN_TYPES, kernel_block
 
+__all__ = ["CHAINS", "ChainDelivery", "DeliveryStats", "block_hash", "display_hex"]
 
-def kernel_block(raw: bytes) -> pbk.Block:
-    """``pbk.Block(raw)`` copies byte by byte (about 70 ms/MB); ``from_buffer_copy`` takes ~1 ms."""
-    block = pbk.Block.__new__(pbk.Block)
-    KernelOpaquePtr.__init__(block, (ctypes.c_ubyte * len(raw)).from_buffer_copy(raw), len(raw))
-    return block
+# chain name -> (libbitcoinkernel chain type, Core's data directory below the one given)
+CHAINS = {name: (chain_type, CHAIN_PARAMS[name].datadir) for name, chain_type in CHAIN_TYPES.items()}
 
 
-def block_hash(raw: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(raw[:80]).digest()).digest()
-
-
-def display_hex(hash_internal: bytes) -> str:
-    return hash_internal[::-1].hex()
+MAX_REJECTED_REMEMBERED = 100_000  # digests of rejected bytes answered at once next time (~10 MB)
 
 
 @dataclass
@@ -80,6 +67,7 @@ class ChainDelivery:
         # the reorder buffer is full it drops blocks off that chain first, then the highest ones
         self.height_hint: Callable[[bytes], int | None] | None = None
         self._released_rejected: list[bytes] = []  # hashes that waited, then failed (take_connected)
+        self._dropped: list[bytes] = []  # hashes pushed out of the full reorder buffer (take_dropped)
         self.stats = DeliveryStats()
 
     @property
@@ -95,7 +83,7 @@ class ChainDelivery:
         if digest in self._rejected:
             return "rejected"
         outcome = self._submit(raw)
-        if outcome == "rejected" and len(self._rejected) < 1_000_000:
+        if outcome == "rejected" and len(self._rejected) < MAX_REJECTED_REMEMBERED:
             self._rejected.add(digest)
         return outcome
 
@@ -162,7 +150,9 @@ class ChainDelivery:
         self._waiting_bytes += len(raw)
         self._children.setdefault(raw[4:36], set()).add(version)
         while len(self._waiting) > self.reorder_blocks or self._waiting_bytes > self.reorder_bytes:
-            self._unpark(self._eviction_victim())
+            dropped = self._eviction_victim()
+            self._unpark(dropped)
+            self._dropped.append(dropped[0])
             self.stats.blocks_dropped += 1
         self.stats.blocks_waiting = len(self._waiting)
 
@@ -233,6 +223,14 @@ class ChainDelivery:
         is validated during the parent's ``submit``)."""
         connected, self._connected = self._connected, []
         return connected
+
+    def take_dropped(self) -> list[bytes]:
+        """Hashes of blocks pushed out of the full reorder buffer since the last call, unless
+        another version of the same block still waits or connected: the receiver rebuilds them
+        from a later pass."""
+        dropped, self._dropped = self._dropped, []
+        waiting = {version[0] for version in self._waiting}
+        return [h for h in dict.fromkeys(dropped) if h not in waiting and h not in self._seen]
 
     def take_rejected_waiting(self) -> list[bytes]:
         """Hashes of blocks that had been answered "waiting" and failed validation once their

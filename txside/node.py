@@ -35,11 +35,12 @@ from urllib.parse import unquote, urlsplit
 
 import zmq
 
-from chaincast.txside.scheduler import ChainBlock, TipChange, block_hash
+from chaincast.fec.wire.bitcoin import CHAINS, block_hash
+from chaincast.txside.scheduler import ChainBlock, TipChange
 
 log = logging.getLogger("chaincast.follow")
 
-COOKIE_SUBDIR = {"main": "", "testnet": "testnet3", "testnet4": "testnet4", "signet": "signet", "regtest": "regtest"}
+COOKIE_SUBDIR = {name: params.datadir for name, params in CHAINS.items()}  # where bitcoind writes .cookie
 BATCH = 1000  # calls per JSON-RPC batch
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 
 from chaincast.fec.fountain import FountainEncoder, choose_symbol_size
+from chaincast.fec.wire.bitcoin import block_hash
 from chaincast.fec.wire import linkframe, packet
 from chaincast.fec.wire.bundle import bundle_id, pack_bundle
 from chaincast.fec.wire.linkframe import LinkFrame
@@ -21,8 +21,7 @@ BUNDLE_BYTES = 64_000  # a bundle closes before it would pass this size
 
 def block_object(raw_block: bytes) -> BroadcastObject:
     """A block's object id is its hash (double SHA-256 of the 80-byte header, internal order)."""
-    block_hash = hashlib.sha256(hashlib.sha256(raw_block[:80]).digest()).digest()
-    return BroadcastObject(ObjectType.BLOCK, block_hash, raw_block)
+    return BroadcastObject(ObjectType.BLOCK, block_hash(raw_block), raw_block)
 
 
 def block_objects(blocks: Iterable[bytes], bundle_below: int = BUNDLE_BLOCKS_BELOW,

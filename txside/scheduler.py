@@ -28,7 +28,6 @@ round-robin (as ``Packetizer.pass_packets``), in windows bounded by object count
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import time
 from collections import OrderedDict, deque
@@ -38,6 +37,7 @@ from enum import Enum
 
 from chaincast.fec.fountain import FountainEncoder, choose_symbol_size
 from chaincast.fec.wire import linkframe
+from chaincast.fec.wire.bitcoin import block_hash
 from chaincast.fec.wire.chainindex import NO_HEIGHT, BlockEntry, ChainIndex, ObjectEntry, OnAir
 from chaincast.fec.wire.headers import HEADER_BYTES, HeadersRun
 from chaincast.fec.wire.linkframe import LinkFrame
@@ -204,10 +204,6 @@ def _round_robin(share: Share, senders: list[_Sender]) -> list[_Item]:
             out.append(turn.popleft())
         turns = [turn for turn in turns if turn]
     return out
-
-
-def block_hash(raw: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(raw[:HEADER_BYTES]).digest()).digest()
 
 
 class Scheduler:

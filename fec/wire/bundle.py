@@ -21,12 +21,12 @@ from __future__ import annotations
 import hashlib
 import struct
 
+from chaincast.fec.wire.bitcoin import HEADER_BYTES as BLOCK_HEADER_BYTES
 from chaincast.fec.wire.errors import WireError
 
 BUNDLE_VERSION = 1
 MAX_BLOCKS = 0xFFFF
 MAX_BUNDLE_BYTES = 4_000_000  # a bundle carries small blocks: never more than one largest block
-BLOCK_HEADER_BYTES = 80
 _HEAD = struct.Struct(">BH")
 
 

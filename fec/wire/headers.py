@@ -21,18 +21,14 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
+from chaincast.fec.wire.bitcoin import HEADER_BYTES, sha256d
 from chaincast.fec.wire.errors import WireError
 
 HEADERS_VERSION = 1
-HEADER_BYTES = 80
 _HEAD = struct.Struct(">BBII")
 FIXED_BYTES = _HEAD.size
 MAX_COUNT = 50_000  # 4 MB of headers; the uplink sends runs of 2016 by default
 MAX_RUN_BYTES = FIXED_BYTES + MAX_COUNT * HEADER_BYTES
-
-
-def _sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,7 @@ class HeadersRun:
         headers = run.headers
         for i in range(1, count):
             prev = headers[(i - 1) * HEADER_BYTES : i * HEADER_BYTES]
-            if headers[i * HEADER_BYTES + 4 : i * HEADER_BYTES + 36] != _sha256d(prev):
+            if headers[i * HEADER_BYTES + 4 : i * HEADER_BYTES + 36] != sha256d(prev):
                 raise WireError(f"header at height {first + i} does not follow the one before it")
         return run
 

@@ -17,6 +17,9 @@ import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
 
+from chaincast.fec.wire.bitcoin import HEADER_BYTES as BLOCK_HEADER_BYTES
+from chaincast.fec.wire.bitcoin import MAX_BLOCK_SERIALIZED_SIZE as MAX_BLOCK_BYTES
+from chaincast.fec.wire.bitcoin import block_hash
 from chaincast.fec.wire.bundle import MAX_BUNDLE_BYTES
 from chaincast.fec.wire.chainindex import MAX_INDEX_BYTES
 from chaincast.fec.wire.envelope import MAX_ENVELOPE_BYTES
@@ -24,8 +27,6 @@ from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.headers import MAX_RUN_BYTES
 
 DIGEST_BYTES = 32
-BLOCK_HEADER_BYTES = 80
-MAX_BLOCK_BYTES = 4_000_000  # Bitcoin's MAX_BLOCK_SERIALIZED_SIZE (BIP 141), witness data included
 
 
 class ObjectType(IntEnum):
@@ -55,7 +56,7 @@ def max_transfer_length(object_type: int) -> int:
 def object_id_of(object_type: int, payload: bytes) -> bytes:
     """The id an object of this type and payload must carry."""
     if object_type == ObjectType.BLOCK:
-        return hashlib.sha256(hashlib.sha256(payload[:BLOCK_HEADER_BYTES]).digest()).digest()
+        return block_hash(payload)
     return hashlib.sha256(payload).digest()
 
 

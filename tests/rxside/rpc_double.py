@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import secrets
 import threading
@@ -43,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pbk
+
+from chaincast.fec.wire.bitcoin import block_hash, display_hex
 
 CHAIN_TYPES = {"main": pbk.ChainType.MAINNET, "regtest": pbk.ChainType.REGTEST}
 REJECT_REASONS = {  # libbitcoinkernel's verdict -> the BIP 22 string Core gives most often for it
@@ -57,7 +58,7 @@ REJECT_REASONS = {  # libbitcoinkernel's verdict -> the BIP 22 string Core gives
 
 
 def display_hash(raw: bytes) -> str:
-    return hashlib.sha256(hashlib.sha256(raw[:80]).digest()).digest()[::-1].hex()
+    return display_hex(block_hash(raw))
 
 
 class BitcoindDouble:

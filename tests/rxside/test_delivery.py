@@ -1,15 +1,11 @@
 """Delivery into a Bitcoin Core datadir through libbitcoinkernel (real kernel, real blocks)."""
 
-import hashlib
 import random
 from pathlib import Path
 
+from chaincast.fec.wire.bitcoin import sha256d
 from chaincast.rxside.kernel import ChainDelivery, block_hash, display_hex
 from tests.conftest import MAINNET_TIP, REGTEST_TIP
-
-
-def sha256d(b: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(b).digest()).digest()
 
 
 def stored_block_bytes(datadir: Path) -> bytes:

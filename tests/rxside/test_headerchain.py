@@ -5,11 +5,9 @@ import struct
 
 import pytest
 
+from chaincast.fec.wire.bitcoin import block_hash, set_compact
 from chaincast.fec.wire.headers import HeadersRun
-from chaincast.rxside.headerchain import (
-    CHAIN_RULES, ChainRules, HeaderChain, HeaderRejected, compact_from_target, header_hash, next_bits,
-    target_from_compact,
-)
+from chaincast.rxside.headerchain import CHAIN_RULES, ChainRules, HeaderChain, HeaderRejected, next_bits
 from chaincast.rxside.kernel import ChainDelivery, display_hex
 from tests.txside.node_double import REGTEST_GENESIS
 
@@ -31,19 +29,6 @@ def test_the_retarget_matches_bitcoin_cores_vectors(first_time, last_time, last_
     assert next_bits(last_bits, first_time, last_time, MAIN_POW_LIMIT) == expected
 
 
-@pytest.mark.parametrize("bits, target", [
-    # Bitcoin Core src/test/arith_uint256_tests.cpp (SetCompact / GetCompact)
-    (0x01003456, 0), (0x01123456, 0x12), (0x02123456, 0x1234), (0x03123456, 0x123456),
-    (0x04123456, 0x12345600), (0x05009234, 0x92340000), (0x20123456, 0x123456 << 8 * 29),
-    (0x04923456, None),  # negative
-    (0xFF123456, None),  # overflow
-])
-def test_compact_targets_decode_like_cores_set_compact(bits, target):
-    assert target_from_compact(bits) == target
-    if target:
-        assert target_from_compact(compact_from_target(target)) == target
-
-
 def test_mainnet_headers_0_to_438_attach_in_any_order(mainnet_blocks):
     raw = headers(mainnet_blocks)
     changes = []
@@ -53,13 +38,13 @@ def test_mainnet_headers_0_to_438_attach_in_any_order(mainnet_blocks):
     outcome = chain.add_run(HeadersRun(0, raw[:250 * 80]))  # overlaps the waiting run by 50
     assert outcome.added == 250 and outcome.rejected == "" and not chain.is_waiting(late)
     assert chain.height == 438 and changes == [(0, 250), (250, 189)]
-    assert chain.height_of(header_hash(mainnet_blocks[300][:80])) == 300
+    assert chain.height_of(block_hash(mainnet_blocks[300][:80])) == 300
     assert chain.add_run(HeadersRun(100, raw[100 * 80:120 * 80])).added == 0  # known headers change nothing
     assert HeaderChain("main", [raw[i:i + 80] for i in range(0, len(raw), 80)]).height == 438  # from the store
 
 
 def test_genesis_hashes_are_the_ones_the_kernel_and_the_data_know(tmp_path, mainnet_blocks, regtest_blocks):
-    assert header_hash(mainnet_blocks[0][:80]) == CHAIN_RULES["main"].genesis_hash
+    assert block_hash(mainnet_blocks[0][:80]) == CHAIN_RULES["main"].genesis_hash
     delivery = ChainDelivery(tmp_path, "regtest")
     assert delivery.submit(regtest_blocks[0]) == "validated"
     assert delivery.active_hash(0) == display_hex(CHAIN_RULES["regtest"].genesis_hash)
@@ -92,10 +77,10 @@ EASY = ChainRules(genesis_hash=b"", pow_limit=(1 << 255) - 1, retargets=True)
 
 
 def mine(prev: bytes, time: int, bits: int = 0x207FFFFF, tag: int = 0) -> bytes:
-    target = target_from_compact(bits)
+    target = set_compact(bits).value
     for nonce in range(1 << 20):
         header = struct.pack("<I32s32sIII", 4, prev, bytes([tag]) * 32, time, bits, nonce)
-        if int.from_bytes(header_hash(header), "little") <= target:
+        if int.from_bytes(block_hash(header), "little") <= target:
             return header
     raise AssertionError("no nonce found")
 
@@ -104,14 +89,14 @@ def mine_chain(prev: bytes, first_time: int, count: int, tag: int = 0, bits: int
     out = []
     for i in range(count):
         out.append(mine(prev, first_time + 600 * i, bits, tag))
-        prev = header_hash(out[-1])
+        prev = block_hash(out[-1])
     return out
 
 
 def easy_chain(count: int) -> tuple[HeaderChain, list[bytes]]:
     genesis = mine(bytes(32), 1_600_000_000)
-    rules = ChainRules(header_hash(genesis), EASY.pow_limit, True)
-    rest = mine_chain(header_hash(genesis), 1_600_000_600, count - 1)
+    rules = ChainRules(block_hash(genesis), EASY.pow_limit, True)
+    rest = mine_chain(block_hash(genesis), 1_600_000_600, count - 1)
     chain = HeaderChain(rules)
     assert chain.add_run(HeadersRun(0, genesis + b"".join(rest))).added == count
     return chain, [genesis] + rest
@@ -119,27 +104,27 @@ def easy_chain(count: int) -> tuple[HeaderChain, list[bytes]]:
 
 def test_the_difficulty_must_follow_the_retarget_rule():
     chain, hs = easy_chain(5)
-    harder = mine(header_hash(hs[-1]), 1_600_004_000, bits=0x207FFFFE)  # passes proof of work, wrong nBits
+    harder = mine(block_hash(hs[-1]), 1_600_004_000, bits=0x207FFFFE)  # passes proof of work, wrong nBits
     assert "nBits 0x207ffffe, the difficulty rule says 0x207fffff" in chain.add_run(HeadersRun(5, harder)).rejected
-    assert chain.add_run(HeadersRun(5, mine(header_hash(hs[-1]), 1_600_004_000))).added == 1
+    assert chain.add_run(HeadersRun(5, mine(block_hash(hs[-1]), 1_600_004_000))).added == 1
 
 
 def test_the_time_must_be_above_the_median_of_the_11_before():
     chain, hs = easy_chain(12)
     median_time = sorted(struct.unpack_from("<I", h, 68)[0] for h in hs[1:12])[5]
-    assert "median" in chain.add_run(HeadersRun(12, mine(header_hash(hs[-1]), median_time))).rejected
-    assert chain.add_run(HeadersRun(12, mine(header_hash(hs[-1]), median_time + 1))).added == 1
+    assert "median" in chain.add_run(HeadersRun(12, mine(block_hash(hs[-1]), median_time))).rejected
+    assert chain.add_run(HeadersRun(12, mine(block_hash(hs[-1]), median_time + 1))).added == 1
 
 
 def test_the_branch_with_more_work_wins():
     chain, hs = easy_chain(8)
-    short = mine_chain(header_hash(hs[4]), 1_700_000_000, 3, tag=1)  # 5..7: as much work as ours
+    short = mine_chain(block_hash(hs[4]), 1_700_000_000, 3, tag=1)  # 5..7: as much work as ours
     assert "less work" in chain.add_run(HeadersRun(5, b"".join(short))).rejected
-    assert chain.hash_at(7) == header_hash(hs[7])
-    longer = mine_chain(header_hash(hs[4]), 1_700_000_000, 4, tag=1)  # 5..8
+    assert chain.hash_at(7) == block_hash(hs[7])
+    longer = mine_chain(block_hash(hs[4]), 1_700_000_000, 4, tag=1)  # 5..8
     outcome = chain.add_run(HeadersRun(5, b"".join(longer)))
     assert outcome.added == 4 and outcome.replaced_from == 5 and chain.height == 8
-    assert chain.hash_at(7) == header_hash(longer[2]) and chain.height_of(header_hash(hs[7])) is None
+    assert chain.hash_at(7) == block_hash(longer[2]) and chain.height_of(block_hash(hs[7])) is None
 
 
 def test_the_receiver_keeps_its_header_chain_across_a_restart_and_a_run_that_waits_stays_pending(tmp_path, mainnet_blocks):

@@ -8,7 +8,6 @@ limits are listed in its docstring. What holds against it is the client's handli
 replies as Core documents them, not tested against a real bitcoind.
 """
 
-import hashlib
 import http.client
 import json
 import os
@@ -20,6 +19,7 @@ from pathlib import Path
 import pbk
 import pytest
 
+from chaincast.fec.wire.bitcoin import block_hash, display_hex
 from chaincast.fec.wire.profile import DEFAULT_PROFILE
 from chaincast.rxside.bitcoind import BitcoinRpc, RpcError
 from chaincast.rxside.kernel import ChainDelivery
@@ -33,12 +33,8 @@ CHAINCAST = str(Path(sys.executable).with_name("chaincast"))
 REGTEST_TARGET = 0x7FFFFF << (8 * (0x20 - 3))
 
 
-def sha256d(b: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(b).digest()).digest()
-
-
 def display_hash(raw: bytes) -> str:
-    return sha256d(raw[:80])[::-1].hex()
+    return display_hex(block_hash(raw))
 
 
 def forged_bad_merkle_root(raw: bytes) -> bytes:
@@ -48,7 +44,7 @@ def forged_bad_merkle_root(raw: bytes) -> bytes:
     forged[36] ^= 0x01
     for nonce in range(1 << 20):
         forged[76:80] = nonce.to_bytes(4, "little")
-        if int.from_bytes(sha256d(bytes(forged[:80])), "little") <= REGTEST_TARGET:
+        if int.from_bytes(block_hash(bytes(forged)), "little") <= REGTEST_TARGET:
             return bytes(forged)
     raise RuntimeError("no nonce found")
 

@@ -26,7 +26,6 @@ Its limits (what it is not):
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import threading
@@ -35,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import zmq
+
+from chaincast.fec.wire.bitcoin import block_hash
 
 
 # Regtest's genesis block (Core's chainparams: mainnet's genesis transaction, time 1296688602,
@@ -47,10 +48,6 @@ REGTEST_GENESIS = bytes.fromhex(
     "6f722062616e6b73ffffffff0100f2052a01000000434104678afdb0fe5548271967f1a67130b7105cd6a828e03909a6"
     "7962e0ea1f61deb649f6bc3f4cef38c4f35504e51ec112de5c384df7ba0b8d578a4c702b6bf11d5fac00000000"
 )
-
-
-def block_hash(raw: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(raw[:80]).digest()).digest()
 
 
 class RpcFailure(Exception):

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chaincast.fec.wire.bitcoin import CHAINS, check_proof_of_work
 from chaincast.txside.chain.block import (
     Block,
     BlockHeader,
     block_merkle_root,
     find_witness_commitment,
-    header_meets_target,
     parse_block,
     witness_commitment,
 )
@@ -55,7 +55,7 @@ def test_real_blocks_recompute_and_round_trip(mainnet_blocks):
         assert BlockHeader.deserialize(raw[:80]).serialize() == raw[:80]
         assert block_merkle_root(block.txs) == block.header.merkle_root
         assert block.header.prev_hash == prev
-        assert header_meets_target(block.hash, block.header.bits)
+        assert check_proof_of_work(block.hash, block.header.bits, CHAINS["main"].pow_limit)
         prev = block.hash
         multi_tx += len(block.txs) > 1
     assert prev[::-1].hex() == "0000000025c6b644f8add734be7e666fa4afa43ca0204d623a0c0b1fd2104c7a"

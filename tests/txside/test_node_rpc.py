@@ -3,7 +3,6 @@ bitcoind is in our registries): JSON-RPC calls and batches, cookie and user/pass
 errors for refused credentials and an unreachable node, and the follower's handling of ZMQ
 notifications, polls and reorgs."""
 
-import hashlib
 import queue
 import socket
 import threading
@@ -11,6 +10,7 @@ import time
 
 import pytest
 
+from chaincast.fec.wire.bitcoin import sha256d
 from chaincast.txside.node import (
     NodeAuthError, NodeFollower, NodeRpc, NodeUnreachable, RpcError, ZmqBlocks, cookie_path, initial_chain,
 )
@@ -24,7 +24,7 @@ def chain(regtest_blocks):
 
 def test_the_doubles_genesis_block_is_regtests():
     assert block_hash(REGTEST_GENESIS)[::-1].hex() == "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
-    txid = hashlib.sha256(hashlib.sha256(REGTEST_GENESIS[81:]).digest()).digest()
+    txid = sha256d(REGTEST_GENESIS[81:])
     assert txid == REGTEST_GENESIS[36:68]  # its one transaction is the header's merkle root: the body is whole
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from chaincast.fec.fountain import FountainDecoder
+from chaincast.fec.wire.bitcoin import block_hash
 from chaincast.fec.wire.bundle import unpack_bundle
 from chaincast.fec.wire.chainindex import ChainIndex, OnAir
 from chaincast.fec.wire.headers import HeadersRun
@@ -15,7 +16,7 @@ from chaincast.fec.wire.linkframe import LinkFrame
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.fec.wire.packet import Packet
 from chaincast.fec.wire.profile import modcod_by_name
-from chaincast.txside.scheduler import ChainBlock, ScheduleConfig, Scheduler, Share, TipChange, block_hash
+from chaincast.txside.scheduler import ChainBlock, ScheduleConfig, Scheduler, Share, TipChange
 from tests.txside.node_double import REGTEST_GENESIS
 
 DATA_BYTES = modcod_by_name("qpsk-3/5").data_bytes

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chaincast.fec.wire import WireError
+from chaincast.fec.wire.bitcoin import sha256d
 from chaincast.fec.wire.chainindex import BlockEntry, ChainIndex, ObjectEntry, OnAir
 from chaincast.fec.wire.headers import HeadersRun
 
@@ -71,7 +72,7 @@ def linked_headers(count: int, seed: int = 0) -> bytes:
     out, prev = [], bytes(32)
     for i in range(count):
         header = struct.pack("<i32s32sIII", 4, prev, hashlib.sha256(bytes([seed, i % 256])).digest(), 1_600_000_000 + i, 0x207FFFFF, i)
-        prev = hashlib.sha256(hashlib.sha256(header).digest()).digest()
+        prev = sha256d(header)
         out.append(header)
     return b"".join(out)
 

@@ -3,7 +3,7 @@
 Header wire format (little-endian): version i32 | prev_hash 32 | merkle_root 32 | time u32 |
 bits u32 | nonce u32. A block is header | CompactSize tx count | transactions.
 The block hash is SHA256d(header), stored in internal order; `hash_hex` is the usual display
-(byte-reversed) form.
+(byte-reversed) form. Proof of work: `chaincast.fec.wire.bitcoin.check_proof_of_work`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from chaincast.fec.wire.bitcoin import HEADER_BYTES, MAX_BLOCK_SERIALIZED_SIZE, display_hex, sha256d
 from chaincast.txside.chain.encoding import ByteReader, ser_compact_size
 from chaincast.txside.chain.errors import ChainDataError
-from chaincast.txside.chain.hashes import sha256d
 from chaincast.txside.chain.tx import Tx
 
-HEADER_SIZE = 80
-# Consensus cap on a serialized block (BIP 141 MAX_BLOCK_SERIALIZED_SIZE).
-MAX_BLOCK_SERIALIZED_SIZE = 4_000_000
+HEADER_SIZE = HEADER_BYTES
 # BIP 141 commitment output: OP_RETURN, push 36, then this 4-byte header and the 32-byte commitment.
 WITNESS_COMMITMENT_HEADER = bytes.fromhex("6a24aa21a9ed")
 
@@ -60,26 +58,11 @@ class BlockHeader:
 
     @property
     def hash_hex(self) -> str:
-        return self.hash[::-1].hex()
+        return display_hex(self.hash)
 
     @property
     def prev_hash_hex(self) -> str:
-        return self.prev_hash[::-1].hex()
-
-
-def bits_to_target(bits: int) -> int:
-    """Expand the compact 'nBits' difficulty encoding (mantissa * 256^(exponent-3))."""
-    exponent, mantissa = bits >> 24, bits & 0x007FFFFF
-    if bits & 0x00800000:
-        raise ChainDataError(f"negative compact target {bits:#010x}")
-    if exponent <= 3:
-        return mantissa >> (8 * (3 - exponent))
-    return mantissa << (8 * (exponent - 3))
-
-
-def header_meets_target(header_hash: bytes, bits: int) -> bool:
-    """Proof of work: the hash read as a little-endian 256-bit integer must be <= target."""
-    return int.from_bytes(header_hash, "little") <= bits_to_target(bits)
+        return display_hex(self.prev_hash)
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
-"""Hash functions used by Bitcoin consensus."""
+"""Hash functions of Bitcoin consensus for the uplink's chain code. ``sha256d`` is the shared one
+(``chaincast.fec.wire.bitcoin``, with the rest of the consensus primitives both sides use)."""
 
 import hashlib
+
+from chaincast.fec.wire.bitcoin import sha256d
+
+__all__ = ["hash160", "sha256", "sha256d", "tagged_hash"]
 
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
-
-
-def sha256d(data: bytes) -> bytes:
-    """Double SHA-256: block hashes, txids, merkle nodes."""
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
 def hash160(data: bytes) -> bytes:

@@ -1,33 +1,17 @@
-"""libbitcoinkernel (py-bitcoinkernel, `pbk`) helpers: fast block construction and a throwaway chainman."""
+"""libbitcoinkernel (py-bitcoinkernel, `pbk`) as the judge of the chains we make: a throwaway chainman."""
 
 from __future__ import annotations
 
-import ctypes
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import pbk
 
+from chaincast.fec.wire.bitcoin import block_hash, display_hex
+from chaincast.fec.wire.kernel import CHAIN_TYPES, kernel_block
 from chaincast.txside.chain.errors import BlockRejectedError
-from chaincast.txside.chain.hashes import sha256d
-from chaincast.txside.chain.networks import MAIN, REGTEST, SIGNET, TESTNET, TESTNET4, normalize_network
-
-CHAIN_TYPES = {
-    MAIN: pbk.ChainType.MAINNET,
-    TESTNET: pbk.ChainType.TESTNET,
-    TESTNET4: pbk.ChainType.TESTNET_4,
-    SIGNET: pbk.ChainType.SIGNET,
-    REGTEST: pbk.ChainType.REGTEST,
-}
-
-
-def kernel_block(raw: bytes) -> pbk.Block:
-    """pbk.Block from bytes. `pbk.Block(raw)` builds its ctypes array element by element,
-    which is slow for large blocks, so hand the C API a buffer copy directly."""
-    block = pbk.Block.__new__(pbk.Block)
-    pbk.capi.KernelOpaquePtr.__init__(block, (ctypes.c_ubyte * len(raw)).from_buffer_copy(raw), len(raw))
-    return block
+from chaincast.txside.chain.networks import REGTEST, normalize_network
 
 
 class KernelChain:
@@ -87,12 +71,12 @@ class KernelChain:
         except pbk.ProcessBlockException:
             return False
         # process_block's return value only says "newly stored", not "valid": check the tip.
-        return self.tip_hash == sha256d(raw[:80])
+        return self.tip_hash == block_hash(raw)
 
     def submit(self, raw: bytes) -> None:
         """Process a block that must become the active tip; BlockRejectedError otherwise."""
         if not self.offer(raw):
-            h = sha256d(raw[:80])[::-1].hex()
+            h = display_hex(block_hash(raw))
             why = "/".join(self._last_check) if self._last_check else "no validation report"
             raise BlockRejectedError(
                 f"libbitcoinkernel did not make block {h} the tip ({why}; tip height {self.height})"

@@ -6,24 +6,23 @@ import struct
 from collections.abc import Sequence
 from dataclasses import replace
 
+from chaincast.fec.wire.bitcoin import CHAINS, derive_target, get_compact, sha256d
 from chaincast.txside.chain.block import (
     WITNESS_COMMITMENT_HEADER,
     Block,
     BlockHeader,
-    bits_to_target,
     block_merkle_root,
     witness_commitment,
     witness_commitment_script,
 )
 from chaincast.txside.chain.errors import ChainDataError
-from chaincast.txside.chain.hashes import sha256d
-from chaincast.txside.chain.networks import GENESIS_HASH_HEX, REGTEST
 from chaincast.txside.chain.script import push_data, push_int
 from chaincast.txside.chain.tx import NULL_OUTPOINT, Tx, TxIn, TxOut
 
-REGTEST_GENESIS_HASH = bytes.fromhex(GENESIS_HASH_HEX[REGTEST])[::-1]  # internal order
+REGTEST = CHAINS["regtest"]
+REGTEST_GENESIS_HASH = REGTEST.genesis_hash  # internal order
 REGTEST_GENESIS_TIME = 1296688602
-REGTEST_BITS = 0x207FFFFF  # powLimit; regtest never retargets (fPowNoRetargeting)
+REGTEST_BITS = get_compact(REGTEST.pow_limit)  # 0x207fffff; regtest never retargets (fPowNoRetargeting)
 REGTEST_HALVING_INTERVAL = 150
 BLOCK_VERSION = 0x20000000  # BIP 9 top bits, no signalling
 COIN = 100_000_000
@@ -65,9 +64,11 @@ def with_witness_commitment(txs: Sequence[Tx]) -> list[Tx]:
     return [replace(coinbase, inputs=(cb_in,), outputs=outputs)] + rest
 
 
-def grind(header: BlockHeader) -> BlockHeader:
+def grind(header: BlockHeader, pow_limit: int = REGTEST.pow_limit) -> BlockHeader:
     """Increment the nonce until SHA256d(header) <= target (about 2 tries at regtest's powLimit)."""
-    target = bits_to_target(header.bits)
+    target = derive_target(header.bits, pow_limit)
+    if target is None:
+        raise ChainDataError(f"nBits {header.bits:#010x} is not a valid target below the chain's powLimit")
     prefix = header.serialize()[:76]
     for nonce in range(header.nonce, 1 << 32):
         if int.from_bytes(sha256d(prefix + struct.pack("<I", nonce)), "little") <= target:

@@ -1,29 +1,19 @@
-"""Bitcoin networks: P2P/blk-file magic bytes and genesis block hashes (from Core's chainparams)."""
+"""Bitcoin networks by name: blk-file magic bytes and genesis block hashes, as lookups over the
+shared chain parameters (``chaincast.fec.wire.bitcoin.CHAINS``, from Core's chainparams)."""
 
+from chaincast.fec.wire.bitcoin import CHAINS, display_hex
 from chaincast.txside.chain.errors import ChainDataError
 
 # Network names follow Core's -chain= values, except "testnet" for testnet3.
 MAIN, TESTNET, TESTNET4, SIGNET, REGTEST = "main", "testnet", "testnet4", "signet", "regtest"
 
 # pchMessageStart: the 4 bytes that start every blk*.dat record (as they appear in the file).
-MAGIC_BY_NETWORK: dict[str, bytes] = {
-    MAIN: bytes.fromhex("f9beb4d9"),
-    TESTNET: bytes.fromhex("0b110907"),
-    TESTNET4: bytes.fromhex("1c163f28"),
-    SIGNET: bytes.fromhex("0a03cf40"),  # default signet; custom signets derive their own magic
-    REGTEST: bytes.fromhex("fabfb5da"),
-}
+MAGIC_BY_NETWORK: dict[str, bytes] = {name: params.magic for name, params in CHAINS.items()}
 NETWORK_BY_MAGIC: dict[bytes, str] = {magic: net for net, magic in MAGIC_BY_NETWORK.items()}
 
-# Genesis block hashes in display (reversed) order.
-GENESIS_HASH_HEX: dict[str, str] = {
-    MAIN: "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
-    TESTNET: "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943",
-    TESTNET4: "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043",
-    SIGNET: "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6",
-    REGTEST: "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
-}
-NETWORK_BY_GENESIS: dict[bytes, str] = {bytes.fromhex(h)[::-1]: net for net, h in GENESIS_HASH_HEX.items()}
+# Genesis block hashes in display (reversed) order, and by internal-order hash.
+GENESIS_HASH_HEX: dict[str, str] = {name: display_hex(params.genesis_hash) for name, params in CHAINS.items()}
+NETWORK_BY_GENESIS: dict[bytes, str] = {params.genesis_hash: name for name, params in CHAINS.items()}
 
 _ALIASES = {"mainnet": MAIN, "bitcoin": MAIN, "test": TESTNET, "testnet3": TESTNET}
 

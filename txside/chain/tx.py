@@ -12,9 +12,9 @@ import struct
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from chaincast.fec.wire.bitcoin import display_hex, sha256d
 from chaincast.txside.chain.encoding import ByteReader, ser_bytes, ser_compact_size
 from chaincast.txside.chain.errors import ChainDataError
-from chaincast.txside.chain.hashes import sha256d
 
 MAX_MONEY = 21_000_000 * 100_000_000
 
@@ -137,11 +137,11 @@ class Tx:
 
     @property
     def txid_hex(self) -> str:
-        return self.txid[::-1].hex()
+        return display_hex(self.txid)
 
     @property
     def wtxid_hex(self) -> str:
-        return self.wtxid[::-1].hex()
+        return display_hex(self.wtxid)
 
     @property
     def vsize(self) -> int:
