@@ -23,13 +23,24 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
 
-from coincurve import PublicKeyXOnly
+from embit.base import EmbitError
+from embit.ec import PublicKey, SchnorrSig
 
-from chaincast.fec.wire.envelope import Envelope
+from chaincast.fec.wire.envelope import SIGNATURE_BYTES, Envelope
 from chaincast.fec.wire.errors import WireError
 
 TEMP_PREFIX = ".chaincast-incoming-"
 MAX_SUFFIX = 9999  # names tried: NAME, then stem-1.ext .. stem-9999.ext
+
+
+def _x_only_key(key: bytes) -> PublicKey:
+    """The point of a 32-byte BIP-340 x-only key (its even-Y lift); ValueError if there is none."""
+    if len(key) != 32:
+        raise ValueError(f"broadcaster key must be 32 bytes (64 hex digits), got {len(key)}")
+    try:
+        return PublicKey.from_xonly(key)
+    except EmbitError:
+        raise ValueError(f"{key.hex()} is not the x coordinate of a point on secp256k1") from None
 
 
 def parse_broadcaster_key(text: str) -> bytes:
@@ -39,10 +50,16 @@ def parse_broadcaster_key(text: str) -> bytes:
         key = bytes.fromhex(text.strip())
     except ValueError:
         raise ValueError(f"broadcaster key {text!r} is not hex") from None
-    if len(key) != 32:
-        raise ValueError(f"broadcaster key must be 32 bytes (64 hex digits), got {len(key)}")
-    PublicKeyXOnly(key)  # raises ValueError for an x with no point on the curve
+    _x_only_key(key)
     return key
+
+
+def schnorr_verify(key: PublicKey, digest: bytes, signature: bytes) -> bool:
+    """BIP-340 verification (libsecp256k1 through embit) of a 64-byte signature of a 32-byte digest.
+    The lengths are checked here: embit only ``assert``s them."""
+    if len(digest) != 32 or len(signature) != SIGNATURE_BYTES:
+        return False
+    return key.schnorr_verify(SchnorrSig(bytes(signature)), digest)
 
 
 @dataclass
@@ -60,7 +77,7 @@ class Inbox:
 
     def __init__(self, directory: str | Path, broadcaster_key: bytes | None):
         self.directory = Path(directory)
-        self._key = PublicKeyXOnly(broadcaster_key) if broadcaster_key is not None else None
+        self._key = _x_only_key(broadcaster_key) if broadcaster_key is not None else None
         self.stats = InboxStats()
         self.saved: list[Path] = []
         if self._key is not None:
@@ -81,11 +98,7 @@ class Inbox:
             return self._reject("malformed")
         if self._key is None:
             return self._reject("no_key")
-        try:
-            good = self._key.verify(envelope.signature, envelope.body.signing_digest())
-        except ValueError:
-            good = False
-        if not good:
+        if not schnorr_verify(self._key, envelope.body.signing_digest(), envelope.signature):
             return self._reject("signature")
         try:
             path = self._save(envelope.body.name, envelope.body.payload)

@@ -20,7 +20,7 @@ def test_import_contracts_hold():
 
 
 FORBIDDEN_IN_PURE = re.compile(
-    r"^\s*(?:import|from)\s+(pbk|sigmf|sqlite3|coincurve|zmq|chaincast\.txside|chaincast\.rxside|chaincast\.fec\.wire\.kernel)\b",
+    r"^\s*(?:import|from)\s+(pbk|embit|sigmf|sqlite3|zmq|chaincast\.txside|chaincast\.rxside|chaincast\.fec\.wire\.kernel)\b",
     re.M)
 # The shared libbitcoinkernel adapter (docs/architecture.md): the one file under fec/ that may import pbk.
 KERNEL_ADAPTER = REPO / "fec" / "wire" / "kernel.py"

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import secrets
 import time
 from pathlib import Path
 
-from coincurve import PrivateKey
+from embit.base import EmbitError
+from embit.ec import PrivateKey
+from embit.util import secp256k1
 
 from chaincast.fec.wire.envelope import MAX_PAYLOAD_BYTES, Envelope, EnvelopeBody, EnvelopeKind, sanitise_name
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
@@ -26,10 +29,29 @@ class KeyFileError(ValueError):
     """A key file that is missing, unreadable or does not hold a valid secret key (one line for the user)."""
 
 
+def require_libsecp256k1() -> None:
+    """Refuse to touch the broadcaster's secret key unless embit runs on its bundled libsecp256k1:
+    when that library does not load, embit falls back, silently, to a pure-Python secp256k1 that is
+    slow and not constant-time (its timing can leak the key)."""
+    if secp256k1.schnorrsig_sign.__module__ != "embit.util.ctypes_secp256k1":
+        raise RuntimeError("embit is not using libsecp256k1 (its pure-Python fallback is not safe for a signing key)")
+
+
+def new_private_key() -> PrivateKey:
+    """A random secret key: 32 bytes from the operating system's CSPRNG, drawn again in the
+    ~2^-128 case of a value that is not a valid scalar."""
+    require_libsecp256k1()
+    while True:
+        try:
+            return PrivateKey(secrets.token_bytes(32))
+        except EmbitError:
+            continue
+
+
 def generate_key_file(path: str | Path) -> str:
     """A new random secret key in a new file at ``path`` (never overwritten; mode 0600).
     Returns the x-only public key as hex, for the receivers' ``--broadcaster-key``."""
-    key = PrivateKey()  # 32 bytes from the operating system's CSPRNG (os.urandom)
+    key = new_private_key()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -51,18 +73,30 @@ def load_key(path: str | Path) -> PrivateKey:
         if len(secret) != 32:
             raise ValueError
         return PrivateKey(secret)  # refuses zero and values not below the group order
-    except ValueError:
+    except (ValueError, EmbitError):
         raise KeyFileError(f"{path}: not a key file (64 hex digits of a secp256k1 secret key)") from None
 
 
 def public_key_hex(key: PrivateKey) -> str:
     """The BIP-340 x-only public key of ``key``, as 64 hex digits."""
-    return key.public_key_xonly.format().hex()
+    return key.xonly().hex()
+
+
+def schnorr_sign(key: PrivateKey, digest: bytes, aux_rand: bytes | None = None) -> bytes:
+    """BIP-340 signature (64 bytes) of a 32-byte ``digest``; ``aux_rand``: the 32 bytes of
+    auxiliary randomness BIP-340 mixes into the nonce, fresh from the CSPRNG unless given."""
+    require_libsecp256k1()
+    if len(digest) != 32:
+        raise ValueError("a BIP-340 signature here signs a 32-byte digest")
+    aux = secrets.token_bytes(32) if aux_rand is None else aux_rand
+    if len(aux) != 32:
+        raise ValueError("aux_rand must be 32 bytes")
+    return secp256k1.schnorrsig_sign(digest, key.secret, None, aux)
 
 
 def sign(body: EnvelopeBody, key: PrivateKey) -> Envelope:
     """BIP-340 Schnorr signature over the body's tagged digest (fresh auxiliary randomness)."""
-    return Envelope(body, key.sign_schnorr(body.signing_digest()))
+    return Envelope(body, schnorr_sign(key, body.signing_digest()))
 
 
 def file_envelope(path: str | Path, key: PrivateKey, *, name: str | None = None, content_type: str | None = None,

@@ -1,4 +1,4 @@
-"""The uplink's signing of files and messages (txside.envelopes), and BIP-340 itself through coincurve.
+"""The uplink's signing of files and messages (txside.envelopes), checked against BIP-340's own vectors.
 
 BIP-340 vectors: bitcoin/bips, bip-0340/test-vectors.csv at 7e8b5dfc304c0e3cd646b54bc49e23fad692d11e
 (the final "even y" BIP-340; older drafts of that file, "square y", have other signatures), the four
@@ -8,14 +8,18 @@ vectors are in tests/rxside/test_inbox.py."""
 import hashlib
 import os
 import stat
+from pathlib import Path
 
+import embit
 import pytest
-from coincurve import PrivateKey, PublicKeyXOnly
+from embit.ec import PrivateKey, PublicKey, SchnorrSig
+from embit.util import ctypes_secp256k1, secp256k1
 
 from chaincast.fec.wire.envelope import Envelope, EnvelopeKind
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.txside.envelopes import (
-    KeyFileError, envelope_object, file_envelope, file_object, generate_key_file, load_key, message_envelope, public_key_hex,
+    KeyFileError, envelope_object, file_envelope, file_object, generate_key_file, load_key, message_envelope,
+    new_private_key, public_key_hex, require_libsecp256k1, schnorr_sign,
 )
 
 BIP340_SIGNING = [  # (secret key, x-only public key, aux_rand, message, signature)
@@ -42,12 +46,29 @@ BIP340_SIGNING = [  # (secret key, x-only public key, aux_rand, message, signatu
 ]
 
 
+def verifies(public_hex: str, signature: bytes, digest: bytes) -> bool:
+    return PublicKey.from_xonly(bytes.fromhex(public_hex)).schnorr_verify(SchnorrSig(signature), digest)
+
+
 @pytest.mark.parametrize("secret, public, aux, message, signature", BIP340_SIGNING)
 def test_bip340_signing_vectors(secret, public, aux, message, signature):
     key = PrivateKey(bytes.fromhex(secret))
     assert public_key_hex(key) == public.lower()
-    assert key.sign_schnorr(bytes.fromhex(message), bytes.fromhex(aux)) == bytes.fromhex(signature)
-    assert PublicKeyXOnly(bytes.fromhex(public)).verify(bytes.fromhex(signature), bytes.fromhex(message))
+    assert schnorr_sign(key, bytes.fromhex(message), bytes.fromhex(aux)) == bytes.fromhex(signature)
+    assert verifies(public, bytes.fromhex(signature), bytes.fromhex(message))
+
+
+def test_signing_runs_on_embits_bundled_libsecp256k1():
+    require_libsecp256k1()  # what signing itself checks
+    assert secp256k1.schnorrsig_sign.__module__ == "embit.util.ctypes_secp256k1"
+    assert Path(ctypes_secp256k1._secp._name).parent == Path(embit.__file__).parent / "util" / "prebuilt"
+
+
+def test_each_signature_draws_fresh_auxiliary_randomness():
+    key = PrivateKey(bytes.fromhex(BIP340_SIGNING[1][0]))
+    digest = bytes.fromhex(BIP340_SIGNING[1][3])
+    first, second = schnorr_sign(key, digest), schnorr_sign(key, digest)
+    assert first != second and verifies(BIP340_SIGNING[1][1], first, digest) and verifies(BIP340_SIGNING[1][1], second, digest)
 
 
 def test_a_signed_file_verifies_with_the_broadcasters_public_key_only(tmp_path):
@@ -59,15 +80,15 @@ def test_a_signed_file_verifies_with_the_broadcasters_public_key_only(tmp_path):
     assert (body.kind, body.name, body.content_type, body.timestamp_s) == (EnvelopeKind.FILE, "report.pdf", "application/pdf", 1_700_000_000)
     assert body.payload == path.read_bytes()
     digest = body.signing_digest()
-    assert PublicKeyXOnly(bytes.fromhex(BIP340_SIGNING[1][1])).verify(envelope.signature, digest)
-    assert not PublicKeyXOnly(bytes.fromhex(BIP340_SIGNING[2][1])).verify(envelope.signature, digest)
-    assert not PublicKeyXOnly(bytes.fromhex(BIP340_SIGNING[1][1])).verify(envelope.signature, hashlib.sha256(body.pack()).digest())
+    assert verifies(BIP340_SIGNING[1][1], envelope.signature, digest)
+    assert not verifies(BIP340_SIGNING[2][1], envelope.signature, digest)
+    assert not verifies(BIP340_SIGNING[1][1], envelope.signature, hashlib.sha256(body.pack()).digest())
 
 
 def test_file_names_are_made_safe_and_messages_named_by_time(tmp_path):
     path = tmp_path / ".. sneaky:name?.txt"
     path.write_bytes(b"x")
-    key = PrivateKey()
+    key = new_private_key()
     assert file_envelope(path, key).body.name == "sneaky_name_.txt"
     assert file_envelope(path, key, name="../../etc/passwd").body.name == "_._etc_passwd"
     message = message_envelope("gm \u2600", key, timestamp_s=1_700_000_000)
@@ -78,7 +99,7 @@ def test_file_names_are_made_safe_and_messages_named_by_time(tmp_path):
 def test_envelope_object_is_named_by_the_hash_of_its_bytes(tmp_path):
     path = tmp_path / "a.bin"
     path.write_bytes(os.urandom(5000))
-    key = PrivateKey()
+    key = new_private_key()
     obj = file_object(path, key)
     assert isinstance(obj, BroadcastObject) and obj.object_type == ObjectType.FILE == 2
     assert obj.object_id == hashlib.sha256(obj.payload).digest()

@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from embit.script import Script, p2pkh_from_p2wpkh
+from embit.transaction import SIGHASH, Transaction
+
 from chaincast.txside.chain.block import Block
 from chaincast.txside.chain.keys import WalletKey
 from chaincast.txside.chain.mining import (
@@ -32,8 +35,6 @@ from chaincast.txside.chain.mining import (
     block_subsidy,
     make_coinbase,
 )
-from chaincast.txside.chain.script import p2wpkh_script_code
-from chaincast.txside.chain.sighash import SIGHASH_ALL, segwit_v0_sighash, taproot_key_path_sighash
 from chaincast.txside.chain.tx import OutPoint, Tx, TxIn, TxOut
 
 COINBASE_MATURITY = 100
@@ -58,16 +59,22 @@ def _script_for(key: WalletKey, kind: str) -> bytes:
 
 
 def sign_tx(tx: Tx, coins: list[Coin]) -> Tx:
-    """Fill in the witnesses of `tx`, whose inputs spend `coins` in order."""
-    spent = [c.txout for c in coins]
+    """Fill in the witnesses of `tx`, whose inputs spend `coins` in order. The signature hashes are
+    embit's: BIP 143 for P2WPKH (script code: the P2PKH script of the key hash), BIP 341 key path
+    for P2TR (it commits to every spent amount and scriptPubKey, so all of them are passed)."""
+    unsigned = Transaction.parse(tx.serialize(with_witness=False))
+    spent_scripts = [Script(c.txout.script_pubkey) for c in coins]
+    spent_values = [c.txout.value for c in coins]
     inputs = []
     for i, (txin, coin) in enumerate(zip(tx.inputs, coins)):
         if coin.kind == P2WPKH:
-            digest = segwit_v0_sighash(tx, i, p2wpkh_script_code(coin.key.pubkey), coin.txout.value, SIGHASH_ALL)
-            witness = (coin.key.sign_ecdsa(digest) + bytes((SIGHASH_ALL,)), coin.key.pubkey)
+            script_code = p2pkh_from_p2wpkh(spent_scripts[i])
+            digest = unsigned.sighash_segwit(i, script_code, coin.txout.value, SIGHASH.ALL)
+            witness = (coin.key.sign_ecdsa(digest) + bytes((SIGHASH.ALL,)), coin.key.pubkey)
         else:
             # SIGHASH_DEFAULT: 64-byte signature, no hash-type byte (BIP 341).
-            witness = (coin.key.sign_taproot(taproot_key_path_sighash(tx, i, spent)),)
+            digest = unsigned.sighash_taproot(i, spent_scripts, spent_values, SIGHASH.DEFAULT)
+            witness = (coin.key.sign_taproot(digest),)
         inputs.append(replace(txin, witness=witness))
     return replace(tx, inputs=tuple(inputs))
 
