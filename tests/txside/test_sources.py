@@ -211,3 +211,77 @@ def test_network_of_magic():
     assert network_of_magic(bytes.fromhex("fabfb5da")) == "regtest"
     with pytest.raises(ChainDataError):
         network_of_magic(b"\x00\x01\x02\x03")
+
+
+# --- streaming: sizes checked before reading, chunk boundaries invisible ---------------------
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 4096])
+def test_hex_and_blk_readers_give_the_same_blocks_for_any_chunk_size(main_blocks, tmp_path, monkeypatch, chunk):
+    from chaincast.txside.chain import sources
+
+    blocks = main_blocks[:4]
+    hex_path = tmp_path / "chain.txt"
+    # Blank runs, indentation, CRLF and a last line without a newline.
+    hex_path.write_bytes(b"\n \n\t" + b"\r\n\n   ".join(b.hex().encode() for b in blocks[:3]) + b"  \n\n" + blocks[3].hex().encode())
+    bad_path = tmp_path / "bad.txt"
+    bad_path.write_bytes(b"\n\n" + blocks[0].hex().encode() + b"\n \n\n  zz\n")
+    blk_path = tmp_path / "gap.dat"
+    blk_path.write_bytes(_blk_bytes(blocks[:2]) + bytes(100) + _blk_bytes(blocks[2:]) + bytes(37))
+    monkeypatch.setattr(sources, "_CHUNK_BYTES", chunk)
+    monkeypatch.setattr(sources, "_ZERO_CHUNK", bytes(chunk))
+    assert list(read_blocks(hex_path)) == blocks
+    assert list(read_blocks(blk_path)) == blocks
+    with pytest.raises(ChainDataError, match=r"bad\.txt: line 6 is not hex"):
+        list(read_blocks(bad_path))
+
+
+def test_a_hex_line_is_at_most_a_largest_block(tmp_path):
+    from chaincast.txside.chain.sources import MAX_HEX_DIGITS
+
+    at_limit = tmp_path / "at-limit.txt"
+    at_limit.write_bytes(b"\n" + b"0" * MAX_HEX_DIGITS + b" \r\n")
+    with pytest.raises(ChainDataError, match=r"at-limit\.txt: line 2: not a valid block"):  # read, then parsed
+        list(read_blocks(at_limit))
+    beyond = tmp_path / "beyond.txt"
+    beyond.write_bytes(b"\n\n" + b"0" * (MAX_HEX_DIGITS + 2) + b"\n")
+    with pytest.raises(ChainDataError, match=r"beyond\.txt: line 3 is longer than 8000000 hex digits"):
+        list(read_blocks(beyond, verify=False))
+
+
+def _sparse(path: Path, size: int, head: bytes = b"") -> Path:
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(size)
+    return path
+
+
+def test_raw_files_are_checked_by_size_before_any_is_read(main_blocks, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "1.blk").write_bytes(main_blocks[0])
+    _sparse(raw / "2.blk", 4_000_001)
+    with pytest.raises(ChainDataError, match=r"2\.blk: 4000001 bytes, too big for a raw block"):
+        open_source(raw)  # before block 1 is read
+    (raw / "2.blk").write_bytes(b"")
+    with pytest.raises(ChainDataError, match=r"2\.blk: empty file"):
+        open_source(raw)
+    with pytest.raises(ChainDataError, match=r"big: 1073741824 bytes, too big for a raw block"):
+        open_source(_sparse(tmp_path / "big", 1 << 30))
+
+
+def test_an_xor_key_file_of_the_wrong_size_is_not_read(main_blocks, tmp_path):
+    d = tmp_path / "blocks"
+    d.mkdir()
+    (d / "blk00000.dat").write_bytes(_blk_bytes(main_blocks[:1]))
+    _sparse(d / "xor.dat", 1 << 30)
+    with pytest.raises(ChainDataError, match=r"xor\.dat: XOR key must be 8 bytes, got 1073741824"):
+        open_source(d)
+
+
+def test_only_regular_files_and_directories_are_sources(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(ChainDataError, match="fifo: not a regular file or directory"):
+        open_source(tmp_path / "fifo")
+    with pytest.raises(ChainDataError, match="not a regular file or directory"):
+        open_source("/dev/zero")

@@ -11,14 +11,21 @@
 
 Every block is checked to parse exactly (header, tx count, transactions with optional BIP 144
 segwit marker); malformed input raises ChainDataError naming the file and offset or line.
+
+Sources are streamed: a block is read only after its size is known to be at most
+MAX_BLOCK_SERIALIZED_SIZE (4,000,000 bytes, BIP 141): a blk record's declared length, a raw
+file's size from ``stat``, a hex line's length as it is read in chunks. Nothing is held but the
+block being yielded (and at most one chunk of the file), so a huge or endless file fails on
+its first oversized record, not after filling memory. Only regular files are read (a FIFO or a
+device such as /dev/zero could block or never end).
 """
 
 from __future__ import annotations
 
 import enum
-import mmap
 import os
 import re
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,6 +59,13 @@ _NONZERO = re.compile(rb"[^\x00]")
 # Printable ASCII and whitespace: a text file, read as hex lines (raw blocks contain 0x00 bytes).
 _TEXT = re.compile(rb"[\x20-\x7e\t\r\n]*")
 _RECORD_HEAD = struct.Struct("<4sI")
+_CHUNK_BYTES = 1 << 20  # what the zero-padding scan and the hex reader read at a time
+_ZERO_CHUNK = bytes(_CHUNK_BYTES)
+MAX_HEX_DIGITS = 2 * MAX_BLOCK_SERIALIZED_SIZE
+# A hex line may carry a little trailing whitespace (CR, spaces) beyond its digits.
+_MAX_HEX_LINE_BYTES = MAX_HEX_DIGITS + 64
+_NOT_SPACE = re.compile(rb"[^ \t\r\n\v\f]")
+KINDS = "a blk*.dat file, a Bitcoin Core blocks/ directory, a hex-per-line file or raw block files"
 
 
 class SourceFormat(enum.Enum):
@@ -72,6 +86,7 @@ class BlockSource:
     xor_key: bytes | None = None  # None when absent or all zeros
 
     def blocks(self, *, network: str | None = None, verify: bool = True) -> Iterator[bytes]:
+        """The blocks, one at a time, each read only after its size was checked."""
         if self.format in (SourceFormat.BLK_FILE, SourceFormat.BLOCKS_DIR):
             want = normalize_network(network) if network else None
             for f in self.files:
@@ -94,13 +109,28 @@ def read_blocks(path: str | os.PathLike, *, network: str | None = None, verify: 
 
 
 def open_source(path: str | os.PathLike) -> BlockSource:
-    """Detect the format at `path` without reading any block."""
+    """Detect the format at `path` without reading any block. Raw block files are checked by
+    size here (empty, or larger than a block can be), so a wrong source fails before any read."""
     p = Path(path)
-    if p.is_dir():
-        return _open_dir(p)
-    if not p.is_file():
-        raise ChainDataError(f"{p}: no such file or directory")
-    return _open_file(p)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise ChainDataError(f"{p}: no such file or directory") from None
+    except OSError as error:
+        raise ChainDataError(f"{p}: {error.strerror or error}") from None
+    try:
+        if stat.S_ISDIR(mode):
+            source = _open_dir(p)
+        elif stat.S_ISREG(mode):
+            source = _open_file(p)
+        else:
+            raise ChainDataError(f"{p}: not a regular file or directory (expected {KINDS})")
+    except PermissionError as error:
+        raise ChainDataError(f"{error.filename or p}: {error.strerror}") from None
+    if source.format in (SourceFormat.RAW_DIR, SourceFormat.RAW_FILE):
+        for f in source.files:
+            _check_raw_size(f, f.stat().st_size)
+    return source
 
 
 def detect_network(path: str | os.PathLike) -> str | None:
@@ -134,9 +164,11 @@ def read_xor_key(directory: Path) -> bytes | None:
     f = directory / XOR_KEY_FILE
     if not f.is_file():
         return None
-    key = f.read_bytes()
-    if len(key) != XOR_KEY_SIZE:
-        raise ChainDataError(f"{f}: XOR key must be {XOR_KEY_SIZE} bytes, got {len(key)}")
+    size = f.stat().st_size
+    if size != XOR_KEY_SIZE:
+        raise ChainDataError(f"{f}: XOR key must be {XOR_KEY_SIZE} bytes, got {size}")
+    with f.open("rb") as fh:
+        key = fh.read(XOR_KEY_SIZE)
     return key if any(key) else None
 
 
@@ -157,7 +189,7 @@ def _open_dir(p: Path) -> BlockSource:
         (e for e in p.iterdir() if e.is_file() and not e.name.startswith(".")), key=lambda e: _natural_key(e.name)
     )
     if not files:
-        raise ChainDataError(f"{p}: directory holds no block files")
+        raise ChainDataError(f"{p}: directory holds no block files (expected {KINDS})")
     return BlockSource(p, SourceFormat.RAW_DIR, tuple(files))
 
 
@@ -213,24 +245,26 @@ def read_blk_file(
     verify: bool = True,
 ) -> Iterator[bytes]:
     """Yield the blocks of one blk*.dat file. All records must carry the same known magic
-    (and `network`'s, if given); zero padding (unobfuscated zeros, as preallocated) is skipped."""
+    (and `network`'s, if given); zero padding (unobfuscated zeros, as preallocated) is skipped.
+    Each record's declared length is checked against the bounds of a block and what is left of
+    the file before the block is read."""
     p = Path(path)
-    size = p.stat().st_size
-    if size == 0:
-        return
-    expected = None
-    with p.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+    with p.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        expected = None
         pos = 0
         while pos < size:
-            if not any(mm[pos : pos + 4]):
+            fh.seek(pos)
+            if not any(fh.read(4)):
                 # Preallocated space is written as plain zeros even when the data is obfuscated.
-                found = _NONZERO.search(mm, pos)
-                if found is None:
+                nonzero = _next_nonzero(fh, pos)
+                if nonzero is None:
                     return
-                pos = _resync(mm, pos, found.start(), xor_key, expected, p)
+                pos = _resync(fh, pos, nonzero, xor_key, expected, p)
             if size - pos < 8:
                 raise ChainDataError(f"{p}: truncated record header at offset {pos} ({size - pos} bytes left)")
-            magic, length = _RECORD_HEAD.unpack(_xor(mm[pos : pos + 8], xor_key, pos))
+            fh.seek(pos)
+            magic, length = _RECORD_HEAD.unpack(_xor(fh.read(8), xor_key, pos))
             net = NETWORK_BY_MAGIC.get(magic)
             if net is None:
                 raise ChainDataError(f"{p}: unknown network magic {magic.hex()} at offset {pos}")
@@ -249,19 +283,39 @@ def read_blk_file(
                 raise ChainDataError(
                     f"{p}: truncated record at offset {pos}: block of {length} bytes, {size - start} left"
                 )
-            raw = _xor(mm[start : start + length], xor_key, start)
+            data = fh.read(length)
+            if len(data) < length:  # the file shrank while it was read
+                raise ChainDataError(
+                    f"{p}: truncated record at offset {pos}: block of {length} bytes, {len(data)} left"
+                )
+            raw = _xor(data, xor_key, start)
             if verify:
                 _check_block(raw, f"{p}: record at offset {pos}")
             yield raw
             pos = start + length
 
 
-def _resync(mm: mmap.mmap, gap_start: int, nonzero: int, key: bytes | None, magic: bytes | None, p: Path) -> int:
+def _next_nonzero(fh, pos: int) -> int | None:
+    """Offset of the first non-zero byte at or after `pos`, read a chunk at a time; None at EOF."""
+    fh.seek(pos)
+    while chunk := fh.read(_CHUNK_BYTES):
+        if chunk != _ZERO_CHUNK:  # a memcmp: preallocated files are mostly whole chunks of zeros
+            found = _NONZERO.search(chunk)
+            if found is not None:
+                return pos + found.start()
+        pos += len(chunk)
+    return None
+
+
+def _resync(fh, gap_start: int, nonzero: int, key: bytes | None, magic: bytes | None, p: Path) -> int:
     """After a run of zeros, find where the next record starts. Obfuscated record bytes can
     themselves be zero (key byte == data byte), up to the whole 8-byte record head when the
     key starts with the magic, so look up to 8 bytes back for the deobfuscated magic."""
-    for cand in range(max(gap_start, nonzero - 8), nonzero + 1):
-        got = _xor(mm[cand : cand + 4], key, cand)
+    first = max(gap_start, nonzero - 8)
+    fh.seek(first)
+    window = fh.read(nonzero + 4 - first)
+    for cand in range(first, nonzero + 1):
+        got = _xor(window[cand - first : cand - first + 4], key, cand)
         if (magic is not None and got == magic) or (magic is None and got in NETWORK_BY_MAGIC):
             return cand
     raise ChainDataError(f"{p}: unexpected data after zero padding at offset {nonzero}")
@@ -270,25 +324,80 @@ def _resync(mm: mmap.mmap, gap_start: int, nonzero: int, key: bytes | None, magi
 # --- hex and raw files -------------------------------------------------------------------
 
 
+def _hex_lines(p: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, content without surrounding whitespace) of each non-blank line of `p`,
+    read a chunk at a time. A line is never held beyond MAX_HEX_DIGITS (plus a little trailing
+    whitespace): a longer one raises ChainDataError as soon as that much of it was read."""
+    lineno = 1
+    line = bytearray()
+    in_line = False  # `line` holds a line's first non-blank byte onwards
+    with p.open("rb") as fh:
+        while chunk := fh.read(_CHUNK_BYTES):
+            pos, n = 0, len(chunk)
+            while pos < n:
+                if not in_line:
+                    found = _NOT_SPACE.search(chunk, pos)
+                    if found is None:  # the rest of the chunk is blank
+                        lineno += chunk.count(b"\n", pos)
+                        break
+                    lineno += chunk.count(b"\n", pos, found.start())
+                    pos, in_line = found.start(), True
+                newline = chunk.find(b"\n", pos)
+                end = n if newline < 0 else newline
+                if len(line) + end - pos > _MAX_HEX_LINE_BYTES:
+                    raise _long_line(p, lineno)
+                line += chunk[pos:end]
+                if newline < 0:
+                    break
+                yield lineno, _end_line(p, lineno, line)
+                line.clear()
+                in_line = False
+                lineno += 1
+                pos = newline + 1
+        if in_line:
+            yield lineno, _end_line(p, lineno, line)
+
+
+def _end_line(p: Path, lineno: int, line: bytearray) -> bytes:
+    text = bytes(line).rstrip()
+    if len(text) > MAX_HEX_DIGITS:
+        raise _long_line(p, lineno)
+    return text
+
+
+def _long_line(p: Path, lineno: int) -> ChainDataError:
+    return ChainDataError(
+        f"{p}: line {lineno} is longer than {MAX_HEX_DIGITS} hex digits "
+        f"(a block is at most {MAX_BLOCK_SERIALIZED_SIZE} bytes)"
+    )
+
+
 def _read_hex_file(p: Path, verify: bool) -> Iterator[bytes]:
-    with p.open("r", encoding="ascii", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            text = line.strip()
-            if not text:
-                continue
-            try:
-                raw = bytes.fromhex(text)
-            except ValueError:
-                raise ChainDataError(f"{p}: line {lineno} is not hex") from None
-            if verify:
-                _check_block(raw, f"{p}: line {lineno}")
-            yield raw
+    for lineno, text in _hex_lines(p):
+        try:
+            raw = bytes.fromhex(text.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            raise ChainDataError(f"{p}: line {lineno} is not hex") from None
+        if verify:
+            _check_block(raw, f"{p}: line {lineno}")
+        yield raw
+
+
+def _check_raw_size(p: Path, size: int) -> None:
+    if size == 0:
+        raise ChainDataError(f"{p}: empty file")
+    if size > MAX_BLOCK_SERIALIZED_SIZE:
+        raise ChainDataError(
+            f"{p}: {size} bytes, too big for a raw block (at most {MAX_BLOCK_SERIALIZED_SIZE} bytes), "
+            "and no blk file or hex text either"
+        )
 
 
 def _read_raw_file(p: Path) -> bytes:
-    raw = p.read_bytes()
-    if not raw:
-        raise ChainDataError(f"{p}: empty file")
+    with p.open("rb") as fh:
+        _check_raw_size(p, os.fstat(fh.fileno()).st_size)
+        raw = fh.read(MAX_BLOCK_SERIALIZED_SIZE + 1)  # bounded even if the file grew since
+    _check_raw_size(p, len(raw))
     # A raw block has no framing to fall back on, so it is always parsed.
     _check_block(raw, f"{p}")
     return raw
