@@ -21,20 +21,33 @@ import numpy as np
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
-from chaincast.fec.wire.envelope import Envelope
+from chaincast.fec.wire.envelope import MAX_ENVELOPE_BYTES, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES, Envelope
 from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.objects import BroadcastObject
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS, Profile, modcod_by_name
 from chaincast.fec.wire.recording import RecordingInfo
 from chaincast.sdr.channel import Channel, cu8_to_complex
+from chaincast.txside import inputs
 from chaincast.txside.chaincheck import check_chain
-from chaincast.txside.envelopes import envelope_object, file_envelope, generate_key_file, load_key, message_envelope
+from chaincast.txside.chain.errors import ChainDataError
+from chaincast.txside.chain.sources import open_source
+from chaincast.txside.envelopes import (
+    KeyFileError, envelope_object, file_envelope, generate_key_file, load_key, message_envelope,
+)
 from chaincast.txside.follow import follow_command
 from chaincast.txside.packetizer import BUNDLE_BLOCKS_BELOW, BUNDLE_BYTES, Packetizer, block_objects, link_frames
-from chaincast.txside.recording import SigmfWriter, read_sigmf_chunks, read_sigmf_info
+from chaincast.txside.inputs import InputError
+from chaincast.txside.recording import RecordingError, SigmfWriter, read_sigmf_chunks, read_sigmf_info, sigmf_paths
 from chaincast.txside.uplink import Uplink
 
 Command = Callable[[list[str]], int]
+
+MAX_PASSES = 100  # each pass is a whole carousel; fresh repair symbols stay well inside RaptorQ's 2^24 ids
+MAX_PAD_S = 10.0
+MAX_FREQUENCY_HZ = 300e9  # the top of EHF
+MAX_REGTEST_BLOCKS = 20_000
+KEY_FILE_MAX_BYTES = 4096  # a key file is 64 hex digits and a newline
+ESN0_DB_RANGE = (-30.0, 100.0)
 
 
 def load_command(name: str) -> Command:
@@ -58,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return command(rest)
+    except SystemExit as stop:  # argparse has printed --help (0) or a usage error (2)
+        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
     except KeyboardInterrupt:
         print("chaincast: interrupted", file=sys.stderr)
         return 130
@@ -117,34 +132,82 @@ def tx_command(argv: list[str]) -> int:
         p.error("give --out (a recording) or --save-envelope (signed envelopes only)")
     if args.source and not args.chain:
         p.error("--source needs --chain")
-    if args.passes < 1:
-        p.error("--passes must be at least 1")
     if not (args.bundle_bytes == 0 or 1024 <= args.bundle_bytes <= 16 << 20):
         p.error("--bundle-bytes must be 0 or between 1024 and 16 MiB")
-    profile = Profile(
-        name=DEFAULT_PROFILE.name,
-        symbol_rate_hz=args.symbol_rate,
-        rolloff=DEFAULT_PROFILE.rolloff,
-        sample_rate_hz=args.sample_rate,
-        modcod=args.modcod,
-    )
-    if profile.sample_rate_hz < (1 + profile.rolloff) * profile.symbol_rate_hz:
-        p.error(f"--sample-rate must be at least (1 + roll-off) x --symbol-rate = {(1 + profile.rolloff) * profile.symbol_rate_hz:g} Hz")
-    envelopes = signed_envelopes(files, args.message, args.key, args.save_envelope)
+    try:
+        profile = _check_tx_inputs(args, files)
+    except InputError as bad:
+        p.error(str(bad))
+    # Everything is read and signed in memory before the first byte is written.
+    try:
+        envelopes = signed_envelopes(files, args.message, args.key)
+    except KeyFileError as bad:
+        p.error(f"--key {bad}")
     if not args.out:
+        save_envelopes(envelopes, args.save_envelope)
         print(f"{len(envelopes)} files and messages signed -> {args.save_envelope}")
         return 0
-    envelopes += [read_envelope(path) for path in args.send_envelope]
+    try:
+        presigned = [read_envelope(path) for path in args.send_envelope]
+    except WireError as bad:
+        p.error(f"--send-envelope {bad}")
     blocks = check_chain(args.source, args.chain) if args.source else []
+    if args.save_envelope:
+        save_envelopes(envelopes, args.save_envelope)
+    packed = [envelope.pack() for envelope in envelopes] + presigned
     stats = write_broadcast(blocks, profile, args.out, passes=args.passes, datatype=args.datatype,
-                            frequency_hz=args.frequency, pad_s=args.pad_s, objects=[envelope_object(e) for e in envelopes],
+                            frequency_hz=args.frequency, pad_s=args.pad_s, objects=[envelope_object(e) for e in packed],
                             bundle_bytes=args.bundle_bytes)
     print(
-        f"{stats['blocks']} blocks, " + (f"{len(envelopes)} files and messages, " if envelopes else "")
+        f"{stats['blocks']} blocks, " + (f"{len(packed)} files and messages, " if packed else "")
         + f"{stats['frames']} frames, {stats['passes']} passes -> {stats['meta']} "
         f"({stats['air_s']:.2f} s of air time, written at {stats['realtime_factor']:.1f}x real time)"
     )
     return 0
+
+
+def _check_tx_inputs(args: argparse.Namespace, files: list[str]) -> Profile:
+    """Every option of ``tx`` / ``tx send`` checked without reading more than a file's first
+    bytes; returns the radio profile. InputError names the first bad one."""
+    inputs.integer("--passes", args.passes, 1, MAX_PASSES)
+    profile = Profile(name=DEFAULT_PROFILE.name, symbol_rate_hz=args.symbol_rate, rolloff=DEFAULT_PROFILE.rolloff,
+                      sample_rate_hz=args.sample_rate, modcod=args.modcod)
+    inputs.radio_rates(profile.sample_rate_hz, profile.symbol_rate_hz, profile.rolloff)
+    inputs.number("--pad-s", args.pad_s, 0.0, MAX_PAD_S, unit=" s")
+    if args.frequency is not None:
+        inputs.number("--frequency", args.frequency, 0.0, MAX_FREQUENCY_HZ, unit=" Hz")
+    if args.out:
+        recording_output("--out", args.out)
+    if args.save_envelope:
+        inputs.output_dir("--save-envelope", args.save_envelope)
+    if args.key:
+        inputs.input_file("--key", args.key, max_bytes=KEY_FILE_MAX_BYTES)
+    for path in files:
+        inputs.input_file("--send" if path in args.send else "FILE", path, max_bytes=MAX_PAYLOAD_BYTES)
+    for text in args.message:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InputError("--message is not valid UTF-8 text") from None
+        if not 1 <= size <= MAX_MESSAGE_BYTES:
+            raise InputError(f"--message must be 1 to {MAX_MESSAGE_BYTES} bytes of UTF-8 text, not {size}")
+    for path in args.send_envelope:
+        inputs.input_file("--send-envelope", path, max_bytes=MAX_ENVELOPE_BYTES)
+    if args.source:
+        inputs.input_path("--source", args.source)
+        try:
+            open_source(args.source)  # the format, and raw block files' sizes, before any block is read
+        except ChainDataError as bad:
+            raise InputError(f"--source {bad}") from None
+    return profile
+
+
+def recording_output(option: str, path: str | Path, example: str = "uplink.sigmf-meta") -> tuple[Path, Path]:
+    """A SigMF recording's two files can be written at ``path``: InputError if not."""
+    if Path(path).is_dir():
+        raise InputError(f"{option} {path}: is a directory; give a file name such as {Path(path) / example}")
+    meta_path, data_path = sigmf_paths(path)
+    return inputs.output_file(option, meta_path), inputs.output_file(option, data_path)
 
 
 def write_broadcast(blocks: list[bytes], profile: Profile, out: str | Path, *, passes: int = 1, datatype: str = "cf32_le",
@@ -166,33 +229,55 @@ def write_broadcast(blocks: list[bytes], profile: Profile, out: str | Path, *, p
                 frames += 1
                 yield field
 
-    with SigmfWriter(out, info) as writer, tqdm(desc="tx", unit=" frames", file=sys.stderr, disable=None, leave=False) as bar:
-        for chunk in uplink.iq(fields(), pad_s=pad_s):
+    pad = int(round(pad_s * profile.sample_rate_hz))
+    with SigmfWriter(out, info, atomic=True) as writer, \
+            tqdm(desc="tx", unit=" frames", file=sys.stderr, disable=None, leave=False) as bar:
+        write_silence(writer, pad)
+        for chunk in uplink.iq(fields()):
             writer.write(chunk)
             bar.update(1)
+        write_silence(writer, pad)
     wall_s = time.perf_counter() - started
     air_s = writer.samples_written / profile.sample_rate_hz
     return {"blocks": len(blocks), "objects": len(packetizer), "frames": frames, "passes": passes, "meta": str(writer.meta_path),
             "samples": writer.samples_written, "air_s": air_s, "wall_s": wall_s, "realtime_factor": air_s / wall_s}
 
 
-def signed_envelopes(files: list[str], messages: list[str], key_file: str | None, save_dir: str | None = None) -> list[bytes]:
-    """Each file and message, signed with the key in ``key_file``, as envelope bytes (also written
-    to ``save_dir/NAME.envelope`` when given, to broadcast later with ``--send-envelope``)."""
+def write_silence(writer: SigmfWriter, samples: int, chunk: int = 1 << 20) -> None:
+    """``samples`` zeros, a chunk at a time (a long pad at a high rate would not fit in memory)."""
+    for start in range(0, samples, chunk):
+        writer.write(np.zeros(min(chunk, samples - start), np.complex64))
+
+
+def signed_envelopes(files: list[str], messages: list[str], key_file: str | None) -> list[Envelope]:
+    """Each file and message, signed with the key in ``key_file``."""
     if not (files or messages):
         return []
     key = load_key(key_file)
-    envelopes = [file_envelope(path, key) for path in files] + [message_envelope(text, key) for text in messages]
-    if save_dir is not None:
-        Path(save_dir).mkdir(parents=True, exist_ok=True)
-        for envelope in envelopes:
-            Path(save_dir, envelope.body.name + ".envelope").write_bytes(envelope.pack())
-    return [envelope.pack() for envelope in envelopes]
+    return [file_envelope(path, key) for path in files] + [message_envelope(text, key) for text in messages]
+
+
+def save_envelopes(envelopes: list[Envelope], save_dir: str | Path) -> list[Path]:
+    """Write each envelope to ``save_dir/NAME.envelope``, to broadcast later with ``--send-envelope``.
+    Two envelopes of one name (two messages signed in the same second) get ``STEM-2.SUFFIX.envelope``...;
+    the names on the air are unchanged."""
+    Path(save_dir).mkdir(exist_ok=True)
+    written: list[Path] = []
+    for envelope in envelopes:
+        name, n = Path(envelope.body.name), 1
+        path = Path(save_dir, f"{name}.envelope")
+        while path in written:
+            n += 1
+            path = Path(save_dir, f"{name.stem}-{n}{name.suffix}.envelope")
+        path.write_bytes(envelope.pack())
+        written.append(path)
+    return written
 
 
 def read_envelope(path: str | Path) -> bytes:
     """A pre-signed envelope file, checked to parse (its signature is the receivers' business)."""
-    data = Path(path).read_bytes()
+    with open(path, "rb") as f:
+        data = f.read(MAX_ENVELOPE_BYTES + 1)
     try:
         Envelope.unpack(data)
     except WireError as bad:
@@ -205,6 +290,10 @@ def tx_keygen_command(argv: list[str]) -> int:
                                 "Schnorr, secp256k1) for files and messages; prints the x-only public key receivers trust.")
     p.add_argument("--out", required=True, help="new key file (mode 0600; an existing file is never overwritten)")
     args = p.parse_args(argv)
+    try:
+        inputs.output_file("--out", args.out, exists_ok=False)
+    except InputError as bad:
+        p.error(str(bad))
     public_hex = generate_key_file(args.out)
     print(f"key -> {args.out}; public key (give receivers --broadcaster-key {public_hex}):")
     print(public_hex)
@@ -224,8 +313,11 @@ def chain_command(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from chaincast.txside.chain.regtest import make_regtest_chain, write_hex_chain
 
-    if args.blocks < 1:
-        p.error("--blocks must be at least 1")
+    try:
+        inputs.integer("--blocks", args.blocks, 1, MAX_REGTEST_BLOCKS)
+        inputs.output_file("--out", args.out)
+    except InputError as bad:
+        p.error(str(bad))
     with tqdm(total=args.blocks, desc="mining", unit=" blocks", file=sys.stderr, disable=None, leave=False) as bar:
         blocks = make_regtest_chain(args.blocks, seed=args.seed, progress=lambda *_: bar.update(1))
     write_hex_chain(blocks, args.out)
@@ -259,16 +351,16 @@ def channel_command(argv: list[str]) -> int:
                    help="cu8 only: code RMS of signal + noise, i.e. the dongle's gain (default 40; above about 60 it clips)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
-    if args.interference and not args.interference_rate:
-        p.error("--interference needs --interference-rate")
-    if not args.adc_rms_lsb > 0:
-        p.error("--adc-rms-lsb must be positive")
-    if not (0 <= args.blank_fraction < 1 and args.blank_ms > 0):
-        p.error("--blank-fraction must be in [0, 1) and --blank-ms positive")
-    info = read_sigmf_info(args.input)
+    try:
+        info = _check_channel_inputs(args)
+    except (InputError, RecordingError) as bad:
+        p.error(str(bad))
     interference = None
     if args.interference:
-        interference = load_interference(args.interference, args.interference_rate, info.sample_rate_hz)
+        try:
+            interference = load_interference(args.interference, args.interference_rate, info.sample_rate_hz)
+        except ValueError as bad:
+            p.error(f"--interference {bad}")
     symbol_rate = info.symbol_rate_hz or DEFAULT_PROFILE.symbol_rate_hz
     channel = Channel(
         sample_rate_hz=info.sample_rate_hz,
@@ -292,11 +384,62 @@ def channel_command(argv: list[str]) -> int:
     return 0
 
 
+def _check_channel_inputs(args: argparse.Namespace) -> RecordingInfo:
+    """Every option of ``channel`` and both recordings' paths, checked before a sample is read;
+    returns the input's metadata. The limits are wide of any real set-up but keep the model
+    meaningful (an offset the sample rate can show, a clock that still runs forward)."""
+    if args.interference and not args.interference_rate:
+        raise InputError("--interference needs --interference-rate")
+    if args.interference_rate is not None and not args.interference:
+        raise InputError("--interference-rate is for --interference")
+    inputs.number("--esn0-db", args.esn0_db, *ESN0_DB_RANGE, unit=" dB")
+    inputs.number("--clock-ppm", args.clock_ppm, -1000.0, 1000.0, unit=" ppm")
+    inputs.number("--iq-gain-db", args.iq_gain_db, -10.0, 10.0, unit=" dB")
+    inputs.number("--iq-phase-deg", args.iq_phase_deg, -45.0, 45.0, unit=" deg")
+    inputs.number("--dc", args.dc, -10.0, 10.0)
+    inputs.number("--interference-db", args.interference_db, -60.0, 40.0, unit=" dB")
+    if not (0 <= args.blank_fraction < 1):
+        raise InputError(f"--blank-fraction must be in [0, 1), not {args.blank_fraction}")
+    inputs.number("--blank-ms", args.blank_ms, 0.0, 10_000.0, low_open=True, unit=" ms")
+    inputs.number("--adc-rms-lsb", args.adc_rms_lsb, 0.0, 128.0, low_open=True)
+    if args.seed < 0:
+        raise InputError(f"--seed must be at least 0, not {args.seed}")
+    info = read_sigmf_info(args.input)
+    meta_in = sigmf_paths(args.input)[0]
+    fs = info.sample_rate_hz
+    inputs.number(f"{meta_in}: the sample rate", fs, 1.0, inputs.MAX_SAMPLE_RATE_HZ, unit=" Hz")
+    if info.symbol_rate_hz is not None:
+        inputs.number(f"{meta_in}: the symbol rate", info.symbol_rate_hz, fs / inputs.MAX_SAMPLES_PER_SYMBOL, fs,
+                      unit=" Bd", why="1 to 64 samples per symbol")
+    reach = "the input's sample rate"
+    inputs.number("--cfo-hz", args.cfo_hz, -fs / 2, fs / 2, unit=" Hz", why=f"half {reach}")
+    inputs.number("--drift-hz-per-s", args.drift_hz_per_s, -fs, fs, unit=" Hz/s", why=f"{reach} per second")
+    inputs.number("--phase-noise-hz", args.phase_noise_hz, 0.0, fs / 2, unit=" Hz", why=f"half {reach}")
+    if args.blank_fraction > 0 and args.blank_ms / 1000 * fs < 1:
+        raise InputError(f"--blank-ms {args.blank_ms:g} is shorter than one sample at {fs:g} Hz")
+    if args.interference:
+        inputs.input_file("--interference", args.interference, min_bytes=2)
+        inputs.number("--interference-rate", args.interference_rate, fs / 100, min(100 * fs, inputs.MAX_SAMPLE_RATE_HZ),
+                      unit=" Hz")
+    meta_out, data_out = recording_output("output", args.output, "received.sigmf-meta")
+    reading = {Path(p).resolve() for p in (*sigmf_paths(args.input), args.interference) if p}
+    if {meta_out.resolve(), data_out.resolve()} & reading:
+        raise InputError(f"output {args.output}: is an input; give another name")
+    return info
+
+
+MAX_INTERFERENCE_SAMPLES = 1 << 22  # 32 MiB of complex64, before and after resampling (it is looped)
+
+
 def load_interference(path: str | Path, rate_hz: float, out_rate_hz: float, max_s: float = 10.0) -> np.ndarray:
-    """A raw cu8 capture (at most ``max_s`` seconds) resampled to ``out_rate_hz``: complex64[n]."""
+    """A raw cu8 capture (at most ``max_s`` seconds, and at most ``MAX_INTERFERENCE_SAMPLES``
+    samples before and after resampling) resampled to ``out_rate_hz``: complex64[n]."""
+    max_s = min(max_s, MAX_INTERFERENCE_SAMPLES / max(rate_hz, out_rate_hz))
     raw = np.fromfile(path, dtype=np.uint8, count=2 * int(max_s * rate_hz))
     if raw.size < 2:
         raise ValueError(f"{path}: no samples")
+    if raw[0::2].min() == raw[0::2].max() and raw[1::2].min() == raw[1::2].max():
+        raise ValueError(f"{path}: every sample is the same, no signal to mix in")
     x = cu8_to_complex(raw[: raw.size - raw.size % 2])
     ratio = Fraction(out_rate_hz / rate_hz).limit_denominator(1000)
     if ratio != 1:
@@ -312,7 +455,7 @@ def pass_through_channel(source: str | Path, out: str | Path, channel: Channel, 
     out_info = RecordingInfo(info.sample_rate_hz, datatype, info.frequency_hz, info.symbol_rate_hz, info.profile)
     # A gain set for adc_rms_lsb on the known signal + noise power (signal power is 1 by construction).
     total_power = 1.0 + channel.noise_power + channel.interference_power
-    with SigmfWriter(out, out_info, cu8_rms_lsb=adc_rms_lsb / np.sqrt(total_power)) as writer:
+    with SigmfWriter(out, out_info, cu8_rms_lsb=adc_rms_lsb / np.sqrt(total_power), atomic=True) as writer:
         for chunk in tqdm(read_sigmf_chunks(source), desc="channel", unit=" chunks", file=sys.stderr, disable=None, leave=False):
             writer.write(channel.process(chunk))
         writer.write(channel.flush())
@@ -329,8 +472,17 @@ def demo_command(argv: list[str]) -> int:
     p.add_argument("--esn0-db", type=float, default=6.0)
     args = p.parse_args(argv)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     chain_file, clean, noisy, datadir = out / "regtest-chain.hex", out / "uplink.sigmf-meta", out / "received.sigmf-meta", out / "datadir"
+    try:
+        inputs.integer("--blocks", args.blocks, 1, MAX_REGTEST_BLOCKS)
+        inputs.number("--esn0-db", args.esn0_db, *ESN0_DB_RANGE, unit=" dB")
+        inputs.output_dir("--out", out)
+        # The demo replaces its own datadir: refuse a folder that holds anything else.
+        if out.is_dir() and any(out.iterdir()) and not chain_file.is_file():
+            raise InputError(f"--out {out}: holds files that are not a demo's; give a new or empty folder")
+    except InputError as bad:
+        p.error(str(bad))
+    out.mkdir(exist_ok=True)
     if datadir.exists():
         shutil.rmtree(datadir)
     impairments = ["--esn0-db", str(args.esn0_db), "--cfo-hz", "37000", "--clock-ppm", "40", "--phase-noise-hz", "5",

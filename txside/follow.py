@@ -28,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -37,11 +38,13 @@ from chaincast.fec.wire.recording import RecordingInfo
 from chaincast.sdr import plframe
 from chaincast.sdr.channel import quantize_cu8
 from chaincast.sdr.tx import Modulator
+from chaincast.txside import inputs
 from chaincast.txside.chain.networks import NETWORK_BY_GENESIS
+from chaincast.txside.inputs import InputError
 from chaincast.txside.node import (
     BackfillFeeder, NodeError, NodeFollower, NodeRpc, cookie_path, display, initial_chain,
 )
-from chaincast.txside.recording import SigmfWriter
+from chaincast.txside.recording import SigmfWriter, sigmf_paths
 from chaincast.txside.scheduler import ScheduleConfig, ScheduledFrame, Scheduler, Share, TipChange
 
 _SCHEDULE = ScheduleConfig()  # the scheduler's defaults are the config file's
@@ -163,13 +166,23 @@ class ConfigError(ValueError):
     pass
 
 
+CONFIG_MAX_BYTES = 1 << 20
+COOKIE_MAX_BYTES = 4096
+
+
 def load_config(path: str | Path | None, overrides: dict | None = None) -> FollowConfig:
     """Defaults, then the TOML file's values, then ``overrides`` (field name -> value)."""
     config = FollowConfig()
     types = {f.name: f.type for f in fields(FollowConfig)}
     if path:
         try:
+            inputs.input_file("--config", path, max_bytes=CONFIG_MAX_BYTES)
+        except InputError as bad:
+            raise ConfigError(str(bad)) from None
+        try:
             data = tomllib.loads(Path(path).read_text())
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not text, so not a TOML file") from None
         except OSError as error:
             raise ConfigError(f"{path}: {error.strerror or error}") from None
         except tomllib.TOMLDecodeError as error:
@@ -535,8 +548,6 @@ def _check(c: FollowConfig) -> list[str]:
         problems.append(f"unknown MODCOD {c.modcod!r}")
     if c.datatype not in ("cf32_le", "cu8"):
         problems.append("datatype must be cf32_le or cu8")
-    if c.sample_rate_hz < (1 + DEFAULT_PROFILE.rolloff) * c.symbol_rate_hz:
-        problems.append("the sample rate must be at least (1 + roll-off) x the symbol rate")
     if c.chain and c.chain not in NETWORK_BY_GENESIS.values():
         problems.append(f"unknown chain {c.chain!r}")
     if c.status not in ("auto", "true", "false"):
@@ -545,8 +556,64 @@ def _check(c: FollowConfig) -> list[str]:
         problems.append("log level must be debug, info, warning or error")
     if not c.rpc_cookie and not c.datadir and not c.rpc_user and "@" not in c.rpc_url:
         problems.append("no RPC credentials: give --rpc-cookie, --datadir or --rpc-user/--rpc-password")
+    problems += _check_values(c)
+    if not problems:
+        try:
+            c.schedule()
+        except ValueError as error:
+            problems.append(str(error))
+    return problems
+
+
+def _flag(name: str) -> str:
+    return _CLI_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def _check_values(c: FollowConfig) -> list[str]:
+    """Numbers finite and in range, paths of the right kind, the RPC URL parseable: what would
+    otherwise fail (or hang, or fill memory) only once the service runs."""
+    problems: list[str] = []
+
+    def check(what, *args, **kwargs) -> None:
+        try:
+            what(*args, **kwargs)
+        except InputError as bad:
+            problems.append(str(bad))
+
+    check(inputs.radio_rates, c.sample_rate_hz, c.symbol_rate_hz, DEFAULT_PROFILE.rolloff)
+    for name, low, high in [("rpc_timeout_s", 0.0, 3600.0), ("poll_interval_s", 0.0, 3600.0),
+                            ("zmq_poll_interval_s", 0.0, 3600.0), ("index_interval_s", 0.0, 3600.0),
+                            ("cu8_rms_lsb", 0.0, 128.0)]:
+        check(inputs.number, _flag(name), getattr(c, name), low, high, low_open=True)
+    for name, high in [("frequency_hz", 300e9), ("lead_s", 60.0), ("duration_s", 10 * 365 * 86400.0),
+                       ("carousel_share", 1000.0), ("headers_share", 1000.0), ("backfill_share", 1000.0)]:
+        check(inputs.number, _flag(name), getattr(c, name), 0.0, high)
+    for name, low, high in [("carousel_blocks", 1, 100_000), ("new_block_passes", 1, 100), ("fresh_passes", 1, 256),
+                            ("headers_per_object", 1, 100_000), ("headers_from", 0, 100_000_000),
+                            ("backfill_from", 0, 100_000_000), ("spread_window", 1, 100_000),
+                            ("spread_bytes", 1, 1 << 30), ("bundle_below", 0, 4_000_000),
+                            ("bundle_bytes", 0, 16 << 20)]:
+        check(inputs.integer, _flag(name), getattr(c, name), low, high)
+    if c.out and c.out != "-":
+        check(inputs.output_file, "--out", c.out, special_ok=True)  # a FIFO or a device is a fine output
+        if c.out.endswith((".sigmf-meta", ".sigmf-data")):
+            check(inputs.output_file, "--out", sigmf_paths(c.out)[1])
+    for name in ("frames_log", "log_file"):
+        if getattr(c, name):
+            check(inputs.output_file, _flag(name), getattr(c, name), special_ok=True)
+    if c.rpc_cookie:
+        check(inputs.input_file, "--rpc-cookie", Path(c.rpc_cookie).expanduser(), max_bytes=COOKIE_MAX_BYTES)
+    if c.datadir and not Path(c.datadir).expanduser().is_dir():
+        problems.append(f"--datadir {c.datadir}: no such directory")
     try:
-        c.schedule()
-    except ValueError as error:
-        problems.append(str(error))
+        parts = urlsplit(c.rpc_url if "://" in c.rpc_url else f"http://{c.rpc_url}")
+        parts.port  # raises ValueError for a port out of range or not a number
+    except ValueError as bad:
+        problems.append(f"--rpc-url {c.rpc_url!r}: {bad}")
+    else:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(f"--rpc-url {c.rpc_url!r} is not http://host:port")
+    for endpoint in c.zmq:
+        if not endpoint.startswith(("tcp://", "ipc://")):
+            problems.append(f"--zmq {endpoint!r} is not a tcp:// or ipc:// endpoint")
     return problems
