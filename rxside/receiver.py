@@ -119,7 +119,7 @@ class Receiver:
         self._given: list[tuple[int, bytes]] = []  # handed to the node since its last flush
         self._last_checkpoint = time.monotonic()
         if store is not None:
-            for object_type, object_id, payload in list(store.pending_objects()):  # rebuilt before a stop
+            for object_type, object_id, payload in store.pending_objects():  # rebuilt before a stop
                 self.objects_redelivered += 1
                 self._deliver(BroadcastObject(object_type, object_id, payload))
 
@@ -259,6 +259,13 @@ class Receiver:
         for h in self.delivery.take_connected():
             self._given.append((ObjectType.BLOCK, h))
             self._bundle_block_done(h)
+        for h in self.delivery.take_dropped():
+            # pushed out of the full reorder buffer: rebuilt from a later pass, not kept pending
+            self.assembler.reopen(ObjectType.BLOCK, h)
+            for key, waiting in list(self._bundle_waiting.items()):
+                if h in waiting:
+                    del self._bundle_waiting[key]
+                    self.assembler.reopen(*key)
         for h in self.delivery.take_rejected_waiting():
             # a block object is rebuilt from fresh symbols (the bytes may have been a forgery
             # sharing the genuine header); a bundle's block came with the bundle's digest, so the

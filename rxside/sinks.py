@@ -85,6 +85,9 @@ class SinkDelivery:
     def take_rejected_waiting(self) -> list[bytes]:
         return self.delivery.take_rejected_waiting()
 
+    def take_dropped(self) -> list[bytes]:
+        return self.delivery.take_dropped()
+
     @property
     def height_hint(self):
         return self.delivery.height_hint

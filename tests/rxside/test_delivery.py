@@ -197,3 +197,28 @@ def test_a_forgery_that_waited_alone_is_reported_so_its_object_is_rebuilt(tmp_pa
     assert delivery.submit(mutated) == "rejected"
     assert delivery.submit(genuine) == "validated"
     assert delivery.tip() == (202, display_hex(block_hash(genuine)))
+
+
+def test_blocks_pushed_out_of_a_full_reorder_buffer_are_rebuilt_from_a_later_pass_not_kept_pending(tmp_path, regtest_blocks):
+    """Orphans (a forger's, with valid proof of work at regtest's limit, or genuine blocks whose
+    parent is far away) fill the reorder buffer; what it pushes out must not stay pending in the
+    state file for ever, and a genuine block pushed out is taken again when it comes again."""
+    from chaincast.fec.wire.objects import BroadcastObject, ObjectType
+    from chaincast.rxside.receiver import Receiver
+    from chaincast.rxside.store import ReceiverStore
+
+    store = ReceiverStore(tmp_path / "state.sqlite", "regtest")
+    delivery = ChainDelivery(tmp_path / "datadir", "regtest", reorder_blocks=4)
+    receiver = Receiver(2.4e6, 1e6, 0.2, delivery, store=store)
+    for raw in regtest_blocks[1:11]:  # heights 2..11 wait for height 1; six are pushed out
+        key = (ObjectType.BLOCK, block_hash(raw))
+        store.object_complete(*key, raw)
+        receiver._deliver(BroadcastObject(*key, raw))
+    assert delivery.stats.blocks_dropped == 6
+    assert store.counts()["objects_pending"] == 4  # only what still waits
+    receiver._deliver(BroadcastObject(ObjectType.BLOCK, block_hash(regtest_blocks[0]), regtest_blocks[0]))
+    assert delivery.tip()[0] == 1  # with no header chain the oldest went: 2..7; 8..11 wait
+    for raw in regtest_blocks[1:7]:  # the pushed-out ones come again in a later pass
+        receiver._deliver(BroadcastObject(ObjectType.BLOCK, block_hash(raw), raw))
+    assert delivery.tip()[0] == 11
+    delivery.close()
