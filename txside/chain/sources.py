@@ -31,9 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaincast.fec.wire.bitcoin import block_hash
 from chaincast.txside.chain.block import HEADER_SIZE, MAX_BLOCK_SERIALIZED_SIZE, Block
 from chaincast.txside.chain.errors import ChainDataError
-from chaincast.txside.chain.hashes import sha256d
 from chaincast.txside.chain.networks import (
     NETWORK_BY_GENESIS,
     NETWORK_BY_MAGIC,
@@ -148,7 +148,7 @@ def detect_network(path: str | os.PathLike) -> str | None:
         return None
     for raw in source.blocks(verify=False):
         header = raw[:HEADER_SIZE]
-        return NETWORK_BY_GENESIS.get(sha256d(header)) or NETWORK_BY_GENESIS.get(header[4:36])
+        return NETWORK_BY_GENESIS.get(block_hash(header)) or NETWORK_BY_GENESIS.get(header[4:36])
     return None
 
 
