@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all bench lint-imports clean
+.PHONY: demo test test-all bench fuzz lint-imports clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "chaincast needs Python 3.11 (set PYTHON=python3.11)")'
@@ -29,6 +29,20 @@ bench: $(STAMP)
 	$(PY) tests/bench/fer_sweep.py
 	$(PY) tests/bench/fer_plot.py
 	$(PY) tests/bench/blanking.py
+
+# atheris (the `fuzz` extra of pyproject.toml) is installed here only, not by `make test`.
+# Every target of tests/fuzz/targets.py runs FUZZ_SECONDS (11 targets: 11 min by default);
+# corpus, crashes and summary.json / summary.txt go to bench-out/fuzz/. FUZZ_TARGETS=a,b: only those.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+FUZZ_STAMP   := $(VENV)/.fuzz-installed
+
+$(FUZZ_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet --disable-pip-version-check $$($(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["fuzz"])')
+	@touch $(FUZZ_STAMP)
+
+fuzz: $(FUZZ_STAMP)
+	$(PY) tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(if $(FUZZ_TARGETS),--targets $(FUZZ_TARGETS))
 
 lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports

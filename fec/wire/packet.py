@@ -67,6 +67,8 @@ class Packet:
     @staticmethod
     def size_at(data: bytes | memoryview, offset: int = 0) -> int:
         """Total size of the packet that starts at ``offset`` (from its header), for framing."""
+        if offset < 0:
+            raise WireError(f"packet offset {offset} is negative")
         if len(data) - offset < HEADER_BYTES:
             raise WireError("truncated packet header")
         (symbol_size,) = struct.unpack_from(">H", data, offset + 38)

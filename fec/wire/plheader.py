@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.profile import Modcod, modcod_on_air
 
 
-class PlsError(ValueError):
-    pass
+class PlsError(WireError):
+    """A PLS value outside 8 bits, or one naming no MODCOD where a MODCOD is needed."""
 
 
 @dataclass(frozen=True)
