@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import stat
 import sys
 import time
 from fractions import Fraction
@@ -204,7 +205,8 @@ def _check_tx_inputs(args: argparse.Namespace, files: list[str]) -> Profile:
 
 def recording_output(option: str, path: str | Path, example: str = "uplink.sigmf-meta") -> tuple[Path, Path]:
     """A SigMF recording's two files can be written at ``path``: InputError if not."""
-    if Path(path).is_dir():
+    found = inputs.stat_or_none(option, Path(path))
+    if found is not None and stat.S_ISDIR(found.st_mode):
         raise InputError(f"{option} {path}: is a directory; give a file name such as {Path(path) / example}")
     meta_path, data_path = sigmf_paths(path)
     return inputs.output_file(option, meta_path), inputs.output_file(option, data_path)

@@ -68,7 +68,8 @@ def radio_rates(sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, *,
         )
 
 
-def _stat(option: str, path: Path) -> os.stat_result | None:
+def stat_or_none(option: str, path: Path) -> os.stat_result | None:
+    """``path``'s stat, None if it does not exist; InputError naming ``option`` if it cannot be looked at."""
     try:
         return path.stat()
     except (FileNotFoundError, NotADirectoryError):  # the caller says which part is missing
@@ -80,7 +81,7 @@ def _stat(option: str, path: Path) -> os.stat_result | None:
 def input_file(option: str, path: str | os.PathLike, *, max_bytes: int | None = None, min_bytes: int = 1) -> Path:
     """An existing, readable regular file of ``min_bytes`` to ``max_bytes`` bytes."""
     path = Path(path)
-    st = _stat(option, path)
+    st = stat_or_none(option, path)
     if st is None:
         raise InputError(f"{option} {path}: no such file")
     if stat.S_ISDIR(st.st_mode):
@@ -99,7 +100,7 @@ def input_file(option: str, path: str | os.PathLike, *, max_bytes: int | None = 
 def input_path(option: str, path: str | os.PathLike) -> Path:
     """An existing, readable regular file or directory."""
     path = Path(path)
-    st = _stat(option, path)
+    st = stat_or_none(option, path)
     if st is None:
         raise InputError(f"{option} {path}: no such file or directory")
     if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
@@ -111,7 +112,7 @@ def input_path(option: str, path: str | os.PathLike) -> Path:
 
 def _parent(option: str, path: Path) -> None:
     parent = path.parent
-    st = _stat(option, parent)
+    st = stat_or_none(option, parent)
     if st is None:
         raise InputError(f"{option} {path}: directory {parent} does not exist")
     if not stat.S_ISDIR(st.st_mode):
@@ -126,7 +127,7 @@ def output_file(option: str, path: str | os.PathLike, *, special_ok: bool = Fals
     path = Path(path)
     if not path.name or path.name in (".", ".."):
         raise InputError(f"{option} {path}: not a file name")
-    st = _stat(option, path)
+    st = stat_or_none(option, path)
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
             raise InputError(f"{option} {path}: is a directory; give a file name")
@@ -141,7 +142,7 @@ def output_file(option: str, path: str | os.PathLike, *, special_ok: bool = Fals
 def output_dir(option: str, path: str | os.PathLike) -> Path:
     """A directory that exists, or can be made in one that does."""
     path = Path(path)
-    st = _stat(option, path)
+    st = stat_or_none(option, path)
     if st is None:
         _parent(option, path)
     elif not stat.S_ISDIR(st.st_mode):

@@ -133,6 +133,7 @@ def test_tx_source_whose_content_is_not_blocks(work, capsys, content, words):
     ("folder", ["--out", "folder", "is a directory"]),
     (".", ["--out", "is a directory"]),
     ("chain.hex/up.sigmf-meta", ["--out", "not a directory"]),
+    ("u" * 300, ["--out", "File name too long"]),
 ])
 def test_tx_out_that_cannot_be_written(work, capsys, out, words):
     refused(work, capsys, ["tx", "--source", "chain.hex", "--chain", "regtest", "--out", out], *words)
