@@ -17,7 +17,7 @@ from chaincast.fec.wire.linkframe import LinkFrame
 from chaincast.fec.wire.packet import Packet
 from tests.fuzz.targets import TARGETS, Target, forge_link_frame
 
-EXAMPLES_PER_TARGET = 150
+EXAMPLES_PER_TARGET = 300
 BOUNDARY_INTS = (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
 
 _positions = st.integers(0, 1 << 16)
