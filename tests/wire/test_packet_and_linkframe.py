@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from chaincast.fec.wire import WireError
 from chaincast.fec.wire.linkframe import LinkFrame, capacity
-from chaincast.fec.wire.objects import BroadcastObject, ObjectType
+from chaincast.fec.wire.objects import BroadcastObject, ObjectType, object_id_of
 from chaincast.fec.wire.packet import HEADER_BYTES, Packet
 from chaincast.fec.wire.plheader import Pls
 
@@ -85,7 +85,8 @@ def test_link_frame_rejects_bad_crc_overflow_and_nonzero_padding():
 
 
 def test_object_digest_detects_tampering():
-    obj = BroadcastObject(ObjectType.BLOCK, bytes(32), b"block bytes")
+    payload = bytes(range(80)) + b"block bytes"
+    obj = BroadcastObject(ObjectType.BLOCK, object_id_of(ObjectType.BLOCK, payload), payload)
     transfer = bytearray(obj.encode())
     assert BroadcastObject.decode(obj.object_type, obj.object_id, bytes(transfer)) == obj
     transfer[0] ^= 1
@@ -113,3 +114,13 @@ def test_pls_knows_the_frame_length_of_each_modulation_and_refuses_unknown_modco
         unknown.slots
     # the placeholder code exists only as a short frame
     assert Pls(MODCODS["qpsk-cc1/2"].pls_id, True, True).known and not Pls(MODCODS["qpsk-cc1/2"].pls_id, False, True).known
+
+
+def test_an_object_whose_id_is_not_its_payloads_is_refused_even_with_a_valid_digest():
+    payload = bytes(range(80)) + b"block bytes"
+    for object_type, wrong_id in ((ObjectType.BLOCK, bytes(32)), (ObjectType.FILE, object_id_of(ObjectType.BLOCK, payload))):
+        forged = BroadcastObject(object_type, wrong_id, payload)
+        with pytest.raises(WireError, match="id does not match"):
+            BroadcastObject.decode(object_type, wrong_id, forged.encode())
+    with pytest.raises(WireError, match="shorter than a block header"):
+        BroadcastObject.decode(ObjectType.BLOCK, bytes(32), BroadcastObject(ObjectType.BLOCK, bytes(32), b"short").encode())
