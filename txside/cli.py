@@ -22,6 +22,7 @@ import numpy as np
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
+from chaincast.fec.wire.bundle import MAX_BUNDLE_BYTES
 from chaincast.fec.wire.envelope import MAX_ENVELOPE_BYTES, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES, Envelope
 from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.objects import BroadcastObject
@@ -133,8 +134,8 @@ def tx_command(argv: list[str]) -> int:
         p.error("give --out (a recording) or --save-envelope (signed envelopes only)")
     if args.source and not args.chain:
         p.error("--source needs --chain")
-    if not (args.bundle_bytes == 0 or 1024 <= args.bundle_bytes <= 16 << 20):
-        p.error("--bundle-bytes must be 0 or between 1024 and 16 MiB")
+    if not (args.bundle_bytes == 0 or 1024 <= args.bundle_bytes <= MAX_BUNDLE_BYTES):
+        p.error(f"--bundle-bytes must be 0 or between 1024 and {MAX_BUNDLE_BYTES} (a receiver refuses larger bundles)")
     try:
         profile = _check_tx_inputs(args, files)
     except InputError as bad:

@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from chaincast.fec.wire.bundle import MAX_BUNDLE_BYTES
+from chaincast.fec.wire.headers import MAX_COUNT as MAX_RUN_HEADERS
 from chaincast.fec.wire.objects import ObjectType
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, MODCODS, Profile, modcod_by_name
 from chaincast.fec.wire.recording import RecordingInfo
@@ -589,10 +591,10 @@ def _check_values(c: FollowConfig) -> list[str]:
                        ("carousel_share", 1000.0), ("headers_share", 1000.0), ("backfill_share", 1000.0)]:
         check(inputs.number, _flag(name), getattr(c, name), 0.0, high)
     for name, low, high in [("carousel_blocks", 1, 100_000), ("new_block_passes", 1, 100), ("fresh_passes", 1, 256),
-                            ("headers_per_object", 1, 100_000), ("headers_from", 0, 100_000_000),
+                            ("headers_per_object", 1, MAX_RUN_HEADERS), ("headers_from", 0, 100_000_000),
                             ("backfill_from", 0, 100_000_000), ("spread_window", 1, 100_000),
                             ("spread_bytes", 1, 1 << 30), ("bundle_below", 0, 4_000_000),
-                            ("bundle_bytes", 0, 16 << 20)]:
+                            ("bundle_bytes", 0, MAX_BUNDLE_BYTES)]:
         check(inputs.integer, _flag(name), getattr(c, name), low, high)
     if c.out and c.out != "-":
         check(inputs.output_file, "--out", c.out, special_ok=True)  # a FIFO or a device is a fine output

@@ -38,8 +38,10 @@ from enum import Enum
 from chaincast.fec.fountain import FountainEncoder, choose_symbol_size
 from chaincast.fec.wire import linkframe
 from chaincast.fec.wire.bitcoin import block_hash
+from chaincast.fec.wire.bundle import MAX_BUNDLE_BYTES
 from chaincast.fec.wire.chainindex import NO_HEIGHT, BlockEntry, ChainIndex, ObjectEntry, OnAir
 from chaincast.fec.wire.headers import HEADER_BYTES, HeadersRun
+from chaincast.fec.wire.headers import MAX_COUNT as MAX_RUN_HEADERS
 from chaincast.fec.wire.linkframe import LinkFrame
 from chaincast.fec.wire.objects import BroadcastObject, ObjectType
 from chaincast.fec.wire.packet import Packet
@@ -107,6 +109,9 @@ class ScheduleConfig:
             raise ValueError("shares must be non-negative and the carousel's positive")
         if self.index_interval_s <= 0 or self.headers_per_object < 1 or self.spread_window < 1:
             raise ValueError("index_interval_s, headers_per_object and spread_window must be positive")
+        if self.headers_per_object > MAX_RUN_HEADERS or self.bundle_bytes > MAX_BUNDLE_BYTES:
+            raise ValueError(f"headers_per_object is at most {MAX_RUN_HEADERS} and bundle_bytes at most "
+                             f"{MAX_BUNDLE_BYTES}: receivers refuse larger objects")
 
     def share(self, cls: Share) -> float:
         return {Share.CAROUSEL: self.carousel_share, Share.HEADERS: self.headers_share,

@@ -100,6 +100,7 @@ TX = ["tx", "--source", "chain.hex", "--chain", "regtest", "--out", "up.sigmf-me
     (["--frequency", "nan"], ["--frequency", "finite"]),
     (["--frequency", "-1e9"], ["--frequency"]),
     (["--bundle-bytes", "5"], ["--bundle-bytes"]),
+    (["--bundle-bytes", "4000001"], ["--bundle-bytes", "receiver refuses"]),
     (["--modcod", "qpsk-9/10-turbo"], ["--modcod"]),
     (["--passes", "two"], ["--passes"]),
 ])
