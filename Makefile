@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(PY) tests/bench/blanking.py
 
 # atheris (the `fuzz` extra of pyproject.toml) is installed here only, not by `make test`.
-# Every target of tests/fuzz/targets.py runs FUZZ_SECONDS (11 targets: 11 min by default);
+# Every target of tests/fuzz/targets.py (and tests/fuzz/*_targets.py) runs FUZZ_SECONDS, one after another;
 # corpus, crashes and summary.json / summary.txt go to bench-out/fuzz/. FUZZ_TARGETS=a,b: only those.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=

@@ -12,7 +12,7 @@ behind the checksum instead of stopping at it.
 
 The same functions run under atheris (``tests/fuzz/run.py``, ``make fuzz``) and for a bounded
 number of hypothesis examples in ``make test`` (``tests/fuzz/test_targets.py``). Adding a target
-is one line, here or in any module imported at the end of this one::
+is one line, here or in a module ``tests/fuzz/<area>_targets.py`` (imported at the end of this one)::
 
     register("assembler", feed_assembler, seeds=seeds.link_fields)
     register("state-file", load_state_file, expected=(StateError,), seeds=state_file_seeds)
@@ -24,6 +24,7 @@ bytes) that start the fuzzer's corpus and the hypothesis mutations.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
 import tempfile
 from collections.abc import Callable, Sequence
@@ -318,3 +319,9 @@ def file_source(data: bytes) -> None:
     if samples != source.total_samples or not math.isfinite(source.duration_s) or not source.key:
         raise Violation(f"read {samples} of {source.total_samples} samples, duration {source.duration_s}")
 
+
+
+# Targets kept in their own module (tests/fuzz/<area>_targets.py, calling ``register``) are
+# imported here, so the runner and the hypothesis tests see them without a further change.
+for _module in sorted(Path(__file__).parent.glob("*_targets.py")):
+    importlib.import_module(f"tests.fuzz.{_module.stem}")
