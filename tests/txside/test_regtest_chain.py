@@ -190,3 +190,10 @@ def test_hex_round_trip_and_progress(chain, tmp_path):
     assert calls == [(i, 5) for i in range(1, 6)]
     with pytest.raises(ValueError):
         make_regtest_chain(-1)
+
+
+def test_bytes_that_are_no_block_are_refused_not_raised():
+    from chaincast.txside.chain.kernel import KernelChain
+
+    with KernelChain() as kernel:
+        assert kernel.offer(b"\x01" * 50) is False and kernel.height == 0

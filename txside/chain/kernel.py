@@ -67,7 +67,11 @@ class KernelChain:
         """Process a block; True if it is now the active tip. Rejections return False."""
         self._last_check = None
         try:
-            self.chainman.process_block(kernel_block(raw))
+            block = kernel_block(raw)
+        except RuntimeError:  # pbk's answer to bytes that do not parse as a block
+            return False
+        try:
+            self.chainman.process_block(block)
         except pbk.ProcessBlockException:
             return False
         # process_block's return value only says "newly stored", not "valid": check the tip.
