@@ -133,7 +133,7 @@ def test_noise_only_recording_gives_no_frames_and_no_blocks(tmp_path):
 
     raw = tmp_path / "noise.cu8"
     rng = np.random.default_rng(0)
-    raw.write_bytes(np.clip(rng.normal(127.5, 30, 2 * 2_400_000), 0, 255).astype(np.uint8).tobytes() + b"\x80")  # odd tail
+    raw.write_bytes(np.clip(rng.normal(127.5, 30, 2 * 2_400_000), 0, 255).astype(np.uint8).tobytes())
     rx = chaincast("rx", raw, "--sample-rate", "2.4e6", "--chain", "main", "--datadir", tmp_path / "d", "--json")
     assert rx.returncode == 0, rx.stderr
     report = last_json(rx.stdout)
@@ -172,7 +172,7 @@ def test_garbage_float_recording_is_noise_not_a_crash(tmp_path):
     import numpy as np
 
     garbage = tmp_path / "garbage.cf32"
-    garbage.write_bytes(np.random.default_rng(3).bytes(2_000_001))  # NaN, inf, 1e38 and a torn tail
+    garbage.write_bytes(np.random.default_rng(3).bytes(2_000_000))  # NaN, inf, 1e38 (a torn tail: test_cli_inputs)
     rx = chaincast("rx", garbage, "--sample-rate", "2.4e6", "--chain", "main", "--datadir", tmp_path / "d", "--json")
     assert rx.returncode == 0, rx.stderr
     assert "Warning" not in rx.stderr
