@@ -5,23 +5,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from chaincast.fec.wire.profile import DEFAULT_PROFILE, PROFILES
+from chaincast.fec.wire.profile import DEFAULT_PROFILE, PROFILES, Profile
 from chaincast.rxside.bitcoind import DEFAULT_RPC_PORTS, BitcoinRpc
 from chaincast.rxside.errors import ReceiverError
 from chaincast.rxside.inbox import Inbox, parse_broadcaster_key
 from chaincast.rxside.kernel import CHAINS, ChainDelivery
 from chaincast.rxside.receiver import Receiver
 from chaincast.rxside.sinks import FolderSink, RpcSink, SinkDelivery
-from chaincast.rxside.source import FileSource
+from chaincast.rxside.source import SAMPLE_RATE_RANGE_HZ, FileSource
 from chaincast.rxside.store import ReceiverStore, StoreError
 
 EXIT_SINK_PENDING = 75  # sysexits.h EX_TEMPFAIL: validated blocks wait for a sink that was down; run again
+MAX_SAMPLES_PER_SYMBOL = 64  # the matched filter and the timing loop grow with it; more only costs time and memory
+CHUNK_SAMPLES_RANGE = (1, 1 << 24)
+MAX_SINK_WAIT_S = 86400.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="SigMF recording (.sigmf-meta) or raw .cu8/.cf32 file")
     p.add_argument("--chain", required=True, choices=sorted(CHAINS), help="which Bitcoin network the blocks belong to")
     p.add_argument("--datadir", required=True, help="Bitcoin Core data directory to deliver validated blocks into")
-    p.add_argument("--sample-rate", type=float, help="sample rate in Hz (raw files only)")
+    p.add_argument("--sample-rate", type=float,
+                   help=f"sample rate in Hz (raw files only; {SAMPLE_RATE_RANGE_HZ[0]:g} to {SAMPLE_RATE_RANGE_HZ[1]:g}, "
+                        f"and at most {MAX_SAMPLES_PER_SYMBOL} samples per symbol)")
     p.add_argument("--datatype", choices=["cu8", "cf32_le"], help="raw file sample format, for suffixes other than .cu8/.cf32")
     p.add_argument("--symbol-rate", type=float, help="symbol rate in baud (default: from metadata, else the profile's)")
     p.add_argument("--profile", default=None, choices=sorted(PROFILES), help="link profile (default: from metadata)")
@@ -68,28 +75,160 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--rpc-password", metavar="PASSWORD", help="rpcpassword (visible to other local users in the process list: prefer the cookie)")
     sink.add_argument("--out", metavar="DIR", help="the folder for --sink folder")
     sink.add_argument("--sink-wait", type=float, default=10.0, metavar="S",
-                      help="seconds to keep retrying a sink that is down when the recording ends (default 10)")
+                      help=f"seconds to keep retrying a sink that is down when the recording ends (default 10, "
+                           f"at most {MAX_SINK_WAIT_S:g})")
     p.add_argument("--chunk-samples", type=int, default=1 << 19, help=argparse.SUPPRESS)
     return p
 
 
-def open_sink(p: argparse.ArgumentParser, args: argparse.Namespace, chain_dir) -> RpcSink | FolderSink | None:
+def check_options(args: argparse.Namespace) -> None:
+    """The numbers and option combinations, before any file is looked at: ReceiverError naming the option."""
+    for option, value in (("--sample-rate", args.sample_rate), ("--symbol-rate", args.symbol_rate)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ReceiverError(f"{option} {value:g}: must be a positive finite number")
+    if not (math.isfinite(args.search_hz) and args.search_hz >= 0):
+        raise ReceiverError(f"--search-hz {args.search_hz:g}: must be a finite number of Hz, 0 or more")
+    if not (math.isfinite(args.sink_wait) and 0 <= args.sink_wait <= MAX_SINK_WAIT_S):
+        raise ReceiverError(f"--sink-wait {args.sink_wait:g}: must be 0 to {MAX_SINK_WAIT_S:g} seconds")
+    low, high = CHUNK_SAMPLES_RANGE
+    if not low <= args.chunk_samples <= high:
+        raise ReceiverError(f"--chunk-samples {args.chunk_samples}: must be {low} to {high}")
+    for option in ("datadir", "state", "frames_log", "inbox", "out", "rpc_cookie"):
+        if getattr(args, option) == "":
+            raise ReceiverError(f"--{option.replace('_', '-')}: an empty path")
+    if args.no_state and args.state is not None:
+        raise ReceiverError("give --state FILE or --no-state, not both")
+    if args.inbox is not None and args.broadcaster_key is None:
+        raise ReceiverError("--inbox is for --broadcaster-key (without a key nothing is saved there)")
     rpc_given = [f"--{name.replace('_', '-')}" for name in ("rpc_url", "rpc_cookie", "rpc_user", "rpc_password")
                  if getattr(args, name) is not None]
     if args.sink != "rpc" and rpc_given:
-        p.error(f"{rpc_given[0]} is for --sink rpc")
+        raise ReceiverError(f"{rpc_given[0]} is for --sink rpc")
     if args.sink != "folder" and args.out is not None:
-        p.error("--out is for --sink folder")
+        raise ReceiverError("--out is for --sink folder")
+    if args.sink == "folder" and args.out is None:
+        raise ReceiverError("--sink folder needs --out DIR")
+    if (args.rpc_user is None) != (args.rpc_password is None):
+        raise ReceiverError("--rpc-user and --rpc-password go together")
+    if args.rpc_user is not None and args.rpc_cookie is not None:
+        raise ReceiverError("give --rpc-cookie or --rpc-user/--rpc-password, not both")
+
+
+def check_rates(args: argparse.Namespace, source: FileSource) -> tuple[Profile, float]:
+    """The link profile and the symbol rate in baud; ReceiverError unless the recording's sample rate
+    holds the signal (>= (1 + roll-off) x symbol rate, at most MAX_SAMPLES_PER_SYMBOL per symbol),
+    and the signal stays inside it over the whole --search-hz range."""
+    where = source.meta_path or source.data_path
+    profile_name = args.profile if args.profile is not None else source.info.profile
+    if profile_name is None:
+        profile_name = DEFAULT_PROFILE.name
+    if profile_name not in PROFILES:
+        shown = repr(profile_name) if len(repr(profile_name)) <= 40 else repr(profile_name)[:37] + "..."
+        raise ReceiverError(f"{where}: unknown profile {shown} in metadata (known: {', '.join(sorted(PROFILES))})")
+    profile = PROFILES[profile_name]
+    if args.symbol_rate is not None:
+        symbol_rate, origin = args.symbol_rate, "--symbol-rate"
+    elif source.info.symbol_rate_hz is not None:
+        symbol_rate, origin = source.info.symbol_rate_hz, f"{where}: chaincast:symbol_rate"
+    else:
+        symbol_rate, origin = profile.symbol_rate_hz, f"profile {profile.name}'s symbol rate"
+    sample_rate = source.info.sample_rate_hz
+    if sample_rate < (1 + profile.rolloff) * symbol_rate:
+        raise ReceiverError(f"sample rate {sample_rate:g} Hz is below (1 + roll-off) x symbol rate {symbol_rate:g} baud "
+                            f"({origin})")
+    if sample_rate / symbol_rate > MAX_SAMPLES_PER_SYMBOL:
+        raise ReceiverError(f"sample rate {sample_rate:g} Hz is {sample_rate / symbol_rate:g} samples per symbol at "
+                            f"{symbol_rate:g} baud ({origin}); the receiver takes at most {MAX_SAMPLES_PER_SYMBOL}")
+    reach_hz = sample_rate / 2 - (1 + profile.rolloff) * symbol_rate / 2
+    if args.search_hz > reach_hz:
+        raise ReceiverError(f"--search-hz {args.search_hz:g}: at {sample_rate:g} samples/s the signal "
+                            f"stays inside the recording only within +-{max(reach_hz, 0):g} Hz")
+    return profile, symbol_rate
+
+
+def check_paths(args: argparse.Namespace, source: FileSource, chain_dir: Path) -> None:
+    """Every path rx will write is of the right kind, before anything is created: the datadir and
+    the folders in it, --inbox, --out, the state file, --frames-log, --rpc-cookie; and no output
+    overwrites the recording or the state file. ReceiverError naming the option otherwise."""
+    _check_folder("--datadir", args.datadir)
+    _check_folder("--datadir", args.datadir, chain_dir)
+    if os.path.isdir(chain_dir):
+        for name in ("blocks", "chainstate"):
+            inside = chain_dir / name
+            if os.path.lexists(inside) and not inside.is_dir():
+                raise ReceiverError(f"--datadir {args.datadir}: {inside} is not a folder, so not a Bitcoin Core datadir")
+    if args.broadcaster_key is not None:
+        _check_folder("--inbox", args.inbox or Path(args.datadir) / "chaincast-inbox")
+    if args.out is not None:
+        _check_folder("--out", args.out)
+    state = None if args.no_state else Path(args.state) if args.state is not None else chain_dir / "chaincast-rx.sqlite"
+    if state is not None:
+        _check_file("--state", state, make_parents=True)
+    if args.frames_log is not None:
+        _check_file("--frames-log", Path(args.frames_log), make_parents=False)
+    if args.rpc_cookie is not None and os.path.isdir(args.rpc_cookie):
+        raise ReceiverError(f"--rpc-cookie {args.rpc_cookie}: is a folder, not a cookie file")
+    recording = [path for path in (source.meta_path, source.data_path) if path is not None]
+    outputs = [("--state", state), ("--frames-log", args.frames_log and Path(args.frames_log))]
+    for i, (option, path) in enumerate(outputs):
+        if path is None:
+            continue
+        for other in recording + [p for _, p in outputs[:i] if p is not None]:
+            if _same_file(path, other):
+                raise ReceiverError(f"{option} {path}: is {other}, which rx reads; give another file")
+
+
+def _check_folder(option: str, value: str | Path, folder: Path | None = None) -> None:
+    """``folder`` (default: ``value``, the option's value) is a writable folder, or one can be made
+    there: the nearest existing path on the way is a writable folder. Nothing is created."""
+    folder = Path(value) if folder is None else folder
+    existing = folder
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if os.path.islink(existing) and not existing.exists():
+        raise ReceiverError(f"{option} {value}: {existing} is a broken symbolic link")
+    if not existing.is_dir():
+        kind = "a file" if existing.is_file() else "not a folder"
+        if existing != folder:
+            raise ReceiverError(f"{option} {value}: {existing} is {kind}, so no folder can be made under it")
+        where = "" if existing == Path(value) else f" {existing}"
+        raise ReceiverError(f"{option} {value}:{where} is {kind}" + (", not a folder" if kind == "a file" else ""))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReceiverError(f"{option} {value}: {existing} is not writable")
+
+
+def _check_file(option: str, path: Path, make_parents: bool) -> None:
+    """``path`` can be written as a file: an existing writable non-folder, or a new name in a folder
+    that exists (or, with ``make_parents``, can be made). Nothing is created."""
+    if os.path.lexists(path):
+        if os.path.islink(path) and not path.exists():
+            raise ReceiverError(f"{option} {path}: is a broken symbolic link")
+        if path.is_dir():
+            raise ReceiverError(f"{option} {path}: is a folder, not a file")
+        if not os.access(path, os.W_OK):
+            raise ReceiverError(f"{option} {path}: not writable")
+    elif make_parents:
+        _check_folder(option, path, path.parent)
+    elif not path.parent.is_dir():
+        kind = "no such folder" if not os.path.lexists(path.parent) else "not a folder"
+        raise ReceiverError(f"{option} {path}: {path.parent} is {kind}")
+    elif not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ReceiverError(f"{option} {path}: {path.parent} is not writable")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def open_sink(args: argparse.Namespace, chain_dir: Path) -> RpcSink | FolderSink | None:
+    """The sink object (no I/O yet: ``SinkDelivery`` contacts it); options were checked by ``check_options``."""
     if args.sink == "folder":
-        if args.out is None:
-            p.error("--sink folder needs --out DIR")
         return FolderSink(args.out)
     if args.sink != "rpc":
         return None
-    if (args.rpc_user is None) != (args.rpc_password is None):
-        p.error("--rpc-user and --rpc-password go together")
-    if args.rpc_user is not None and args.rpc_cookie is not None:
-        p.error("give --rpc-cookie or --rpc-user/--rpc-password, not both")
     cookie = args.rpc_cookie
     if cookie is None and args.rpc_user is None:
         # bitcoind writes its cookie in its chain's datadir; ours first, then Bitcoin Core's default one
@@ -102,35 +241,27 @@ def open_sink(p: argparse.ArgumentParser, args: argparse.Namespace, chain_dir) -
     url = args.rpc_url or f"http://127.0.0.1:{DEFAULT_RPC_PORTS[args.chain]}"
     try:
         rpc = BitcoinRpc(url, cookie_path=cookie, user=args.rpc_user, password=args.rpc_password)
-    except ValueError as bad:
-        p.error(str(bad))
+    except ValueError as bad:  # a scheme other than http, no host, a port out of range
+        raise ReceiverError(str(bad) if str(bad).startswith("--rpc-url") else f"--rpc-url {url}: {bad}") from None
     return RpcSink(rpc)
 
 
 def rx_command(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Everything the user gave is checked before anything is created or written (the datadir, its
+    # folders, the inbox, the state file, the frames log): a bad input leaves the disk as it was.
+    check_options(args)
     source = FileSource(args.input, sample_rate_hz=args.sample_rate, chunk_samples=args.chunk_samples, datatype=args.datatype)
-    profile_name = args.profile or source.info.profile or DEFAULT_PROFILE.name
-    if profile_name not in PROFILES:
-        raise ReceiverError(f"{args.input}: unknown profile {profile_name!r} in metadata")
-    profile = PROFILES[profile_name]
-    symbol_rate = args.symbol_rate or source.info.symbol_rate_hz or profile.symbol_rate_hz
-    if source.info.sample_rate_hz < (1 + profile.rolloff) * symbol_rate:
-        raise ReceiverError(
-            f"sample rate {source.info.sample_rate_hz:g} Hz is below (1 + roll-off) x symbol rate {symbol_rate:g} baud"
-        )
-    reach_hz = source.info.sample_rate_hz / 2 - (1 + profile.rolloff) * symbol_rate / 2
-    if args.search_hz < 0 or args.search_hz > reach_hz:
-        raise ReceiverError(f"--search-hz {args.search_hz:g}: at {source.info.sample_rate_hz:g} samples/s the signal "
-                            f"stays inside the recording only within +-{max(reach_hz, 0):g} Hz")
+    profile, symbol_rate = check_rates(args, source)
     try:
         broadcaster_key = parse_broadcaster_key(args.broadcaster_key) if args.broadcaster_key is not None else None
     except ValueError as bad:
         raise ReceiverError(f"--broadcaster-key: {bad}") from None
-    inbox = Inbox(args.inbox or Path(args.datadir) / "chaincast-inbox", broadcaster_key)
-    delivery = ChainDelivery(args.datadir, args.chain)
-    sink = open_sink(parser, args, delivery.chain_dir)
+    chain_dir = Path(args.datadir) / CHAINS[args.chain][1]
+    check_paths(args, source, chain_dir)
+    sink = open_sink(args, chain_dir)
+    delivery = ChainDelivery(args.datadir, args.chain)  # makes its folders at the first block
     if sink is not None:
         delivery = SinkDelivery(delivery, sink, wait_s=args.sink_wait)  # raises here on bad credentials
     store, first_sample = None, 0
@@ -140,6 +271,7 @@ def rx_command(argv: list[str]) -> int:
         except StoreError as bad:
             raise ReceiverError(str(bad)) from None
         first_sample = 0 if args.from_start else store.resume_sample(source.key)
+    inbox = Inbox(args.inbox or Path(args.datadir) / "chaincast-inbox", broadcaster_key)
     frames_log = open(args.frames_log, "w") if args.frames_log else None
     on_frame = (lambda record: frames_log.write(json.dumps(record.as_dict()) + "\n")) if frames_log else None
     receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery, on_frame=on_frame,

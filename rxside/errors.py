@@ -1,2 +1,3 @@
 class ReceiverError(Exception):
-    """Bad input the receiver cannot start on (missing file, bad metadata): one line for the user."""
+    """Bad input the receiver cannot start on (a missing or unusable file, bad metadata, an option out
+    of range): one line for the user, naming the file or option and what is wrong."""
