@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from chaincast.txside.cli import main
+from tests.peak_rss import run_measured
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDING = REPO / "recordings" / "regtest-5blocks-8db.sigmf-meta"
@@ -100,27 +100,15 @@ def test_a_raw_recordings_sample_rate_out_of_range_is_refused(capsys, tmp_path, 
                    "--sample-rate", says)
 
 
-# The child's peak RSS is measured by a small launcher process: a child forked straight from pytest
-# inherits pytest's own peak in ru_maxrss (Linux keeps the pre-exec high-water mark), which in a
-# full test run is well over a gigabyte.
-MEASURE = """
-import resource, subprocess, sys
-done = subprocess.run(sys.argv[2:], timeout=float(sys.argv[1]), stdout=subprocess.DEVNULL)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)
-"""
-
-
 def test_a_sample_rate_of_1e12_fails_at_once_in_bounded_memory(tmp_path):
     """It used to design filters for 1e6 samples per symbol: ~1 GB and no end."""
     raw = tmp_path / "capture.cu8"
     raw.write_bytes(bytes(100_000))
-    run = subprocess.run([sys.executable, "-c", MEASURE, "60",  # the imports alone take seconds on a loaded machine
-                          CHAINCAST, "rx", str(raw), "--sample-rate", "1e12", "--symbol-rate", "1e6",
-                          "--chain", "regtest", "--datadir", str(tmp_path / "dd")], capture_output=True, text=True)
-    assert "TimeoutExpired" not in run.stderr, "rx --sample-rate 1e12 did not end"
-    peak_kib, code = map(int, run.stdout.split())
-    assert code == 1
-    assert peak_kib < 600 * 1024, peak_kib  # the interpreter with numpy, numba and pbk: ~200 MB
+    run = run_measured([CHAINCAST, "rx", raw, "--sample-rate", "1e12", "--symbol-rate", "1e6", "--chain", "regtest",
+                        "--datadir", tmp_path / "dd"], tmp_path, timeout_s=60)  # the imports alone take seconds on a loaded machine
+    assert run.returncode is not None, "rx --sample-rate 1e12 did not end"
+    assert run.returncode == 1
+    assert run.peak_mib < 600, run.peak_mib  # the interpreter with numpy, numba and pbk: ~200 MB
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("chaincast rx: error: --sample-rate 1e+12"), run.stderr
     assert not (tmp_path / "dd").exists()

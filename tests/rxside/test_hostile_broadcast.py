@@ -4,7 +4,6 @@ simulated channel, into `chaincast rx` run three times on one state file. The re
 flood of forged symbols must not push the state file past its budget."""
 
 import json
-import os
 import random
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from chaincast.txside.packetizer import max_symbol_size
 from chaincast.txside.uplink import Uplink
 from tests import forgery
 from tests.conftest import MAINNET_TIP
+from tests.peak_rss import run_measured
 from tests.rxside.test_assembler import packets_of
 
 CHAINCAST = str(Path(sys.executable).with_name("chaincast"))
@@ -27,15 +27,10 @@ RSS_LIMIT_MB = 600
 
 def rx_measured(recording: Path, datadir: Path, *args: str) -> tuple[int, dict | None, str, float]:
     """(exit status, the JSON report, stderr, peak RSS in MB) of one `chaincast rx` run."""
-    out, err = datadir.parent / "rx.out", datadir.parent / "rx.err"
-    with open(out, "w") as stdout, open(err, "w") as stderr:
-        proc = subprocess.Popen([CHAINCAST, "rx", str(recording), "--chain", "main", "--datadir", str(datadir), "--json", *args],
-                                stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    lines = out.read_text().strip().splitlines()
+    run = run_measured([CHAINCAST, "rx", recording, "--chain", "main", "--datadir", datadir, "--json", *args], datadir.parent)
+    lines = run.stdout.strip().splitlines()
     report = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
-    return proc.returncode, report, err.read_text(), usage.ru_maxrss / 1024
+    return run.returncode, report, run.stderr, run.peak_mib
 
 
 def test_forged_frames_spliced_into_a_real_recording_neither_crash_nor_bloat_nor_block_the_receiver(tmp_path, mainnet_blocks):

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from chaincast.txside.chain.sources import MAX_HEX_DIGITS
 from chaincast.txside.cli import main
 from chaincast.txside.recording import SigmfWriter
 from tests.conftest import REGTEST_CHAIN, shared_file
+from tests.peak_rss import run_measured as measure
 
 CHAINCAST = str(Path(sys.executable).with_name("chaincast"))
 GIB = 1 << 30
@@ -356,25 +356,12 @@ def test_follow_inputs(work, capsys, options, words):
 # --- subprocesses: memory and hangs -------------------------------------------------------------
 
 
-def run_measured(argv: list[str], cwd: Path, timeout_s: float = 60.0) -> tuple[int, str, float, float]:
-    """(exit code, stderr, peak RSS in MiB, seconds) of a subprocess, from os.wait4's rusage."""
-    started = time.monotonic()
-    with open(cwd / "stderr.txt", "w+") as err:
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > started + timeout_s:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"{' '.join(argv)} still running after {timeout_s} s")
-            time.sleep(0.01)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        stderr = err.read()
-    (cwd / "stderr.txt").unlink()
-    return proc.returncode, stderr, usage.ru_maxrss / 1024, time.monotonic() - started
+def run_measured(argv: list, cwd: Path, timeout_s: float = 60.0) -> tuple[int, str, float, float]:
+    """(exit code, stderr, peak RSS in MiB, seconds) of a subprocess (``tests.peak_rss``)."""
+    run = measure(argv, cwd, timeout_s)
+    if run.returncode is None:
+        pytest.fail(f"{' '.join(map(str, argv))} still running after {timeout_s} s")
+    return run.returncode, run.stderr, run.peak_mib, run.seconds
 
 
 def _sparse(path: Path, head: bytes, size: int = GIB) -> Path:
