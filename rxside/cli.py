@@ -21,11 +21,13 @@ from chaincast.rxside.kernel import CHAINS, ChainDelivery
 from chaincast.rxside.receiver import Receiver
 from chaincast.rxside.sinks import FolderSink, RpcSink, SinkDelivery
 from chaincast.rxside.source import SAMPLE_RATE_RANGE_HZ, FileSource
-from chaincast.rxside.store import ReceiverStore, StoreError
+from chaincast.rxside.assembler import DEFAULT_DISK_BUDGET, DEFAULT_MEMORY_BUDGET
+from chaincast.rxside.store import ReceiverStore, StoreError, set_aside
 
 EXIT_SINK_PENDING = 75  # sysexits.h EX_TEMPFAIL: validated blocks wait for a sink that was down; run again
 MAX_SAMPLES_PER_SYMBOL = 64  # the matched filter and the timing loop grow with it; more only costs time and memory
 CHUNK_SAMPLES_RANGE = (1, 1 << 24)
+STATE_BUDGET_MB_RANGE = (1, 1 << 20)  # MiB of symbols: 1 MiB to 1 TiB
 MAX_SINK_WAIT_S = 86400.0
 
 
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="receiver state file (default: chaincast-rx.sqlite in the chain's datadir): "
                                    "partial objects and the position to resume from survive a stop or a crash")
     p.add_argument("--no-state", action="store_true", help="keep nothing on disk but the validated blocks")
+    p.add_argument("--reset-state", action="store_true",
+                   help="move the state file aside (NAME.damaged-TIME) and start a new one: for a state file rx refuses")
+    p.add_argument("--state-budget-mb", type=float, default=None, metavar="MB",
+                   help=f"partial objects' symbols kept, in MiB (default {DEFAULT_DISK_BUDGET >> 20} in the state file, "
+                        f"{DEFAULT_MEMORY_BUDGET >> 20} in memory with --no-state); the least recently heard go first")
     p.add_argument("--from-start", action="store_true", help="read the recording from its start even if the state "
                                                              "says where an earlier run stopped")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
@@ -98,6 +105,12 @@ def check_options(args: argparse.Namespace) -> None:
             raise ReceiverError(f"--{option.replace('_', '-')}: an empty path")
     if args.no_state and args.state is not None:
         raise ReceiverError("give --state FILE or --no-state, not both")
+    if args.no_state and args.reset_state:
+        raise ReceiverError("--reset-state is for a state file; --no-state keeps none")
+    if args.state_budget_mb is not None and not (math.isfinite(args.state_budget_mb)
+                                                 and STATE_BUDGET_MB_RANGE[0] <= args.state_budget_mb <= STATE_BUDGET_MB_RANGE[1]):
+        raise ReceiverError(f"--state-budget-mb {args.state_budget_mb:g}: must be {STATE_BUDGET_MB_RANGE[0]} to "
+                            f"{STATE_BUDGET_MB_RANGE[1]} MiB")
     if args.inbox is not None and args.broadcaster_key is None:
         raise ReceiverError("--inbox is for --broadcaster-key (without a key nothing is saved there)")
     rpc_given = [f"--{name.replace('_', '-')}" for name in ("rpc_url", "rpc_cookie", "rpc_user", "rpc_password")
@@ -266,8 +279,13 @@ def rx_command(argv: list[str]) -> int:
         delivery = SinkDelivery(delivery, sink, wait_s=args.sink_wait)  # raises here on bad credentials
     store, first_sample = None, 0
     if not args.no_state:
+        state_path = args.state or delivery.chain_dir / "chaincast-rx.sqlite"
+        if args.reset_state:
+            aside = set_aside(state_path)
+            if aside is not None:
+                print(f"chaincast rx: {state_path} moved to {aside}; a new state file starts", file=sys.stderr)
         try:
-            store = ReceiverStore(args.state or delivery.chain_dir / "chaincast-rx.sqlite", args.chain)
+            store = ReceiverStore(state_path, args.chain)
         except StoreError as bad:
             raise ReceiverError(str(bad)) from None
         first_sample = 0 if args.from_start else store.resume_sample(source.key)
@@ -276,7 +294,9 @@ def rx_command(argv: list[str]) -> int:
     on_frame = (lambda record: frames_log.write(json.dumps(record.as_dict()) + "\n")) if frames_log else None
     receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery, on_frame=on_frame,
                         search_hz=args.search_hz, store=store, source_key=source.key, first_sample=first_sample,
-                        inbox=inbox)
+                        inbox=inbox, symbol_budget_bytes=None if args.state_budget_mb is None else int(args.state_budget_mb * (1 << 20)))
+    for warning in store.warnings if store is not None else ():  # damaged rows dropped while loading
+        print(f"chaincast rx: warning: {warning}", file=sys.stderr)
     started = time.perf_counter()
     with tqdm(total=round(source.duration_s, 2), initial=round(first_sample / source.info.sample_rate_hz, 2), unit="s",
               desc="rx", file=sys.stderr, disable=None, leave=False) as bar:

@@ -131,9 +131,11 @@ class ReceiverStore:
         except sqlite3.OperationalError as bad:
             if "locked" in str(bad):
                 raise StoreError(f"{self.path}: in use by another receiver (one state file, one receiver)") from None
-            raise StoreError(f"{self.path}: not a chaincast receiver state file ({bad})") from None
+            raise StoreError(f"{self.path}: not a chaincast receiver state file ({bad}); "
+                             f"--reset-state moves it aside and starts a new one") from None
         except sqlite3.DatabaseError as bad:
-            raise StoreError(f"{self.path}: not a chaincast receiver state file ({bad})") from None
+            raise StoreError(f"{self.path}: not a chaincast receiver state file ({bad}); "
+                             f"--reset-state moves it aside and starts a new one") from None
         except UnicodeDecodeError:  # SQLite's own message quoted bytes of a damaged schema
             raise StoreError(f"{self.path}: damaged (its schema is not text); "
                              f"use --reset-state to start a new state file") from None
@@ -156,7 +158,8 @@ class ReceiverStore:
             self._db.commit()
             return
         if "meta" not in found or self._columns("meta") != _COLUMNS["meta"]:
-            raise StoreError(f"{self.path}: not a chaincast receiver state file (no meta table)")
+            raise StoreError(f"{self.path}: not a chaincast receiver state file (no meta table); "
+                             f"--reset-state moves it aside and starts a new one")
         meta = dict(self._db.execute("SELECT key, value FROM meta"))
         schema = meta.get("schema")
         if schema != str(SCHEMA_VERSION) and schema not in UPGRADABLE:

@@ -439,3 +439,47 @@ def test_a_good_recording_still_runs(capsys, tmp_path, rec):
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["blocks_validated"] == 5
     assert (dd / "regtest" / "chaincast-rx.sqlite").is_file() and (tmp_path / "frames.jsonl").stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------ the state file
+
+def test_a_damaged_state_file_is_refused_naming_reset_state_which_then_starts_a_new_one(tmp_path, rec, capsys):
+    datadir = tmp_path / "dd"
+    state = tmp_path / "rx.sqlite"
+    state.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 16)  # a header, then garbage
+    code = main(["rx", str(rec), "--chain", "regtest", "--datadir", str(datadir), "--state", str(state)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and str(state) in err[0] and "--reset-state" in err[0], err
+    code = main(["rx", str(rec), "--chain", "regtest", "--datadir", str(datadir), "--state", str(state), "--reset-state"])
+    err = capsys.readouterr().err
+    assert code == 0 and "moved to" in err, err
+    assert [p.name.split(".damaged-")[0] for p in tmp_path.glob("rx.sqlite.damaged-*")] == ["rx.sqlite"]
+
+
+def test_damaged_rows_are_warned_about_and_the_run_goes_on(tmp_path, rec, capsys):
+    import sqlite3
+
+    datadir, state = tmp_path / "dd", tmp_path / "rx.sqlite"
+    assert main(["rx", str(rec), "--chain", "regtest", "--datadir", str(datadir), "--state", str(state)]) == 0
+    db = sqlite3.connect(state)
+    db.execute("INSERT INTO headers VALUES (100000, x'00')")
+    db.execute("INSERT INTO objects VALUES (1, x'00', 1, NULL, 0)")
+    db.commit()
+    db.close()
+    capsys.readouterr()
+    assert main(["rx", str(rec), "--chain", "regtest", "--datadir", str(datadir), "--state", str(state), "--from-start"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert any("damaged rebuilt objects dropped" in w for w in warnings), warnings
+    assert any("headers after height" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize("options, says", [
+    (["--state-budget-mb", "0"], "--state-budget-mb 0"),
+    (["--state-budget-mb", "nan"], "--state-budget-mb nan"),
+    (["--no-state", "--reset-state"], "--reset-state is for a state file"),
+])
+def test_state_options_out_of_range(tmp_path, rec, capsys, options, says):
+    code = main(["rx", str(rec), "--chain", "regtest", "--datadir", str(tmp_path / "dd"), *options])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and says in err[0], err
+    assert not (tmp_path / "dd").exists()
