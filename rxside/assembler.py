@@ -18,7 +18,7 @@ is a claim, not a fact. The assembler:
   index announces last;
 - does not let a **bad symbol poison** the object: a rebuild that fails its check keeps the
   symbols and marks them suspect; later attempts rebuild from subsets of groups of symbols (by
-  symbol id), preferring the least suspect groups and never a set that contains one that failed,
+  symbol id), preferring the least suspect groups and never one exactly as it failed before,
   so a garbage symbol sent ahead of every pass does not stop the object. Attempts are paid for by
   new symbols (``RETRIES_PER_K`` per K symbols heard), so a forger cannot buy CPU time without air
   time.
@@ -31,6 +31,8 @@ import random
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from chaincast.fec.fountain import (
     SUBSET_EXTRA_SYMBOLS,
@@ -55,7 +57,7 @@ RETRIES_PER_K = 8  # rebuild attempts a contested variant may make per K new sym
 MAX_CREDITS = 4.0
 MAX_SYMBOLS_PER_K = 4  # a variant holding this many times K symbols without a rebuild starts over
 GROUPS_PER_ATTEMPT = 8
-FAILED_SETS_KEPT = 32
+FAILED_SUBSETS_KEPT = 64  # fingerprints of subsets that failed, not to be tried again
 ANNOUNCEMENTS_KEPT = 4  # chain indexes whose entries are protected from pruning
 
 
@@ -82,8 +84,11 @@ class _Variant:
     decoder: FountainDecoder | None = None  # alive from K symbols until rebuilt or evicted
     contested: bool = False  # a rebuild failed its check: further rebuilds are from subsets
     credits: float = 0.0
-    suspicion: dict[int, int] = field(default_factory=dict)  # symbol id -> failed rebuilds it was in
-    failed: list[frozenset[int]] = field(default_factory=list)
+    # symbol ids that were in failed rebuilds (sorted) and in how many: 6 bytes a symbol, beside
+    # the symbol's own 72 or more bytes of budget
+    suspects: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+    suspect_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))
+    failed: list[int] = field(default_factory=list)  # hashes of the subsets that failed
     resumed: bool = False  # had stored symbols when this run started
 
     @property
@@ -311,8 +316,8 @@ class ObjectAssembler:
         return None
 
     def _retry(self, variant: _Variant) -> BroadcastObject | None:
-        """A rebuild from a subset of the symbols, if the variant has earned one and one can be
-        chosen that contains no set that failed before."""
+        """A rebuild from a subset of the symbols, if the variant has earned one and a subset can
+        be chosen that did not fail before."""
         if variant.credits < 1:
             return None
         chosen = self._choose_subset(variant)
@@ -320,32 +325,41 @@ class ObjectAssembler:
             return None
         variant.credits -= 1
         self.stats.subset_attempts += 1
-        transfer = decode_symbols(variant.key[2], variant.key[3], self.pool.symbols(variant.key, chosen))
+        transfer = decode_symbols(variant.key[2], variant.key[3], self.pool.symbols(variant.key, chosen.tolist()))
         if transfer is None:  # not enough independent symbols in the subset: no verdict on them
             return None
         return self._finish(variant, transfer, chosen)
 
-    def _choose_subset(self, variant: _Variant) -> frozenset[int] | None:
-        ids = self.pool.symbol_ids(variant.key)
+    def _choose_subset(self, variant: _Variant) -> np.ndarray | None:
+        """K + 2 or more symbol ids, whole groups of consecutive ids, the least suspect groups first
+        (ties broken at random); None if too few symbols, or only subsets that failed come up."""
+        ids = np.asarray(self.pool.symbol_ids(variant.key), np.uint32)
         need = variant.k + SUBSET_EXTRA_SYMBOLS
         if len(ids) < need:
             return None
+        counts = np.zeros(len(ids), np.float64)
+        if len(variant.suspects):
+            at = np.minimum(np.searchsorted(variant.suspects, ids), len(variant.suspects) - 1)
+            hit = variant.suspects[at] == ids
+            counts[hit] = variant.suspect_counts[at[hit]]
         size = math.ceil(need / GROUPS_PER_ATTEMPT)
-        groups = [ids[i:i + size] for i in range(0, len(ids), size)]
-        scores = [sum(variant.suspicion.get(sid, 0) for sid in group) / len(group) for group in groups]
+        starts = np.arange(0, len(ids), size)
+        scores = np.add.reduceat(counts, starts) / np.diff(np.append(starts, len(ids)))
         for _ in range(16):
-            order = sorted(range(len(groups)), key=lambda g: scores[g] + self._rng.random())
-            chosen: list[int] = []
+            order = np.argsort(scores + np.array([self._rng.random() for _ in starts]))
+            chosen, taken = [], 0
             for g in order:
-                chosen += groups[g]
-                if len(chosen) >= need:
+                chosen.append(ids[starts[g]:starts[g] + size])
+                taken += len(chosen[-1])
+                if taken >= need:
                     break
-            subset = frozenset(chosen)
-            if not any(failed <= subset for failed in variant.failed):
+            subset = np.sort(np.concatenate(chosen))
+            if hash(subset.tobytes()) not in variant.failed:
                 return subset
         return None
 
-    def _finish(self, variant: _Variant, transfer: bytes, used: set[int] | frozenset[int]) -> BroadcastObject | None:
+    def _finish(self, variant: _Variant, transfer: bytes, used) -> BroadcastObject | None:
+        """``used``: the symbol ids the rebuild was made from (a set or a sorted array)."""
         self._kill_decoder(variant)
         try:
             obj = BroadcastObject.decode(variant.key[0], variant.key[1], transfer)
@@ -354,13 +368,17 @@ class ObjectAssembler:
             if not variant.contested:
                 variant.contested = True
                 variant.credits = 1.0
-            for sid in used:
-                variant.suspicion[sid] = variant.suspicion.get(sid, 0) + 1
-            variant.failed.append(frozenset(used))
-            del variant.failed[:-FAILED_SETS_KEPT]
+            used = np.unique(np.fromiter(used, np.uint32)) if not isinstance(used, np.ndarray) else used
+            merged = np.union1d(variant.suspects, used)
+            counts = np.zeros(len(merged), np.uint16)
+            counts[np.searchsorted(merged, variant.suspects)] = variant.suspect_counts
+            counts[np.searchsorted(merged, used)] += 1
+            variant.suspects, variant.suspect_counts = merged, counts
+            variant.failed.append(hash(used.tobytes()))
+            del variant.failed[:-FAILED_SUBSETS_KEPT]
             return None
         self.stats.objects_complete += 1
-        self.stats.objects_combined += len({pass_of_symbol(sid, variant.k) for sid in used}) > 1
+        self.stats.objects_combined += len({pass_of_symbol(int(sid), variant.k) for sid in used}) > 1
         for key in list(self._by_object.get(variant.object_key, ())):  # every variant of this id is done
             self._drop(key)
         self._remember_complete(variant.object_key)

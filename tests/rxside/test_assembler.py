@@ -69,7 +69,7 @@ def test_a_self_consistent_forgery_under_a_genuine_id_is_refused_and_the_genuine
     forgery = BroadcastObject(obj.object_type, obj.object_id, os.urandom(3000))  # valid digest, wrong id
     asm = ObjectAssembler()
     assert rebuilt(asm, packets_of(forgery, 512)) == []
-    assert asm.stats.objects_corrupt == 1
+    assert asm.stats.objects_corrupt >= 1
     assert rebuilt(asm, packets_of(obj, 512, 1) + packets_of(obj, 512, 2)) == [obj]
 
 
