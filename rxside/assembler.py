@@ -51,7 +51,7 @@ from chaincast.rxside.store import VARIANT_ROW_OVERHEAD, ReceiverStore, StoredVa
 DEFAULT_MEMORY_BUDGET = 256 << 20  # symbols kept in memory when there is no state file
 DEFAULT_DISK_BUDGET = 1 << 30  # symbols kept in the state file
 DEFAULT_MAX_VARIANTS = 16384  # partial objects tracked at once (a genuine broadcast has a few hundred)
-DEFAULT_DECODER_BUDGET = 128 << 20  # transfer bytes of the RaptorQ decoders alive at once
+DEFAULT_DECODER_BUDGET = 32 << 20  # transfer bytes of the RaptorQ decoders alive at once (one takes up to ~6x its transfer while decoding)
 MAX_COMPLETE_KEYS = 65536  # rebuilt objects remembered in memory (the store remembers more)
 RETRIES_PER_K = 8  # rebuild attempts a contested variant may make per K new symbols
 MAX_CREDITS = 4.0
