@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit
 
 import zmq
 
-from chaincast.fec.wire.bitcoin import CHAINS, block_hash
+from chaincast.fec.wire.bitcoin import CHAINS, block_hash, internal_hash
 from chaincast.txside.scheduler import ChainBlock, TipChange
 
 log = logging.getLogger("chaincast.follow")
@@ -69,10 +69,6 @@ def cookie_path(datadir: str | Path, chain: str = "main") -> Path:
 
 def display(block_hash_internal: bytes) -> str:
     return block_hash_internal[::-1].hex()
-
-
-def internal(display_hex: str) -> bytes:
-    return bytes.fromhex(display_hex)[::-1]
 
 
 class NodeRpc:
@@ -186,10 +182,10 @@ class NodeRpc:
         return int(self.call("getblockcount"))
 
     def getbestblockhash(self) -> bytes:
-        return internal(self.call("getbestblockhash"))
+        return internal_hash(self.call("getbestblockhash"))
 
     def getblockhash(self, height: int) -> bytes:
-        return internal(self.call("getblockhash", height))
+        return internal_hash(self.call("getblockhash", height))
 
     def getblock(self, block_hash_internal: bytes) -> bytes:
         """The serialized block (``getblock <hash> 0``)."""
@@ -206,7 +202,7 @@ class NodeRpc:
         return self.call("getblockchaininfo")
 
     def hashes(self, first: int, last: int) -> list[bytes]:
-        return [internal(h) for h in self.batch("getblockhash", [[h] for h in range(first, last + 1)])]
+        return [internal_hash(h) for h in self.batch("getblockhash", [[h] for h in range(first, last + 1)])]
 
     def headers(self, hashes: list[bytes]) -> bytes:
         return b"".join(bytes.fromhex(h) for h in self.batch("getblockheader", [[display(h), False] for h in hashes]))
@@ -327,7 +323,7 @@ class NodeFollower:
             walked.append((cursor, height))
             if "previousblockhash" not in header:
                 break  # genesis: nothing we knew is on this chain
-            cursor = internal(header["previousblockhash"])
+            cursor = internal_hash(header["previousblockhash"])
         fork_height = self._view.get(cursor, -1)
         disconnected = tuple(h for h, height in reversed(self._view.items()) if height > fork_height)
         walked.reverse()

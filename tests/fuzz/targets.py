@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from chaincast.fec.crc import crc32c
+from chaincast.fec.wire.bitcoin import sha256d
 from chaincast.fec.wire.bundle import pack_bundle, unpack_bundle
 from chaincast.fec.wire.chainindex import ChainIndex
 from chaincast.fec.wire.envelope import Envelope
@@ -42,7 +43,7 @@ from chaincast.fec.wire.headers import HEADER_BYTES as BLOCK_HEADER_BYTES
 from chaincast.fec.wire.headers import FIXED_BYTES as HEADERS_HEAD_BYTES
 from chaincast.fec.wire.headers import HeadersRun
 from chaincast.fec.wire.linkframe import OVERHEAD_BYTES, LinkFrame
-from chaincast.fec.wire.objects import BroadcastObject, ObjectType
+from chaincast.fec.wire.objects import BroadcastObject, ObjectType, object_id_of
 from chaincast.fec.wire.packet import HEADER_BYTES, Packet
 from chaincast.fec.wire.plheader import Pls
 from chaincast.fec.wire.recording import BYTES_PER_SAMPLE, RecordingInfo, parse_sigmf_meta
@@ -137,7 +138,7 @@ def forge_headers_run(data: bytes) -> bytes:
     out = bytearray(data)
     for at in range(HEADERS_HEAD_BYTES + BLOCK_HEADER_BYTES, len(out) - BLOCK_HEADER_BYTES + 1, BLOCK_HEADER_BYTES):
         prev = bytes(out[at - BLOCK_HEADER_BYTES : at])
-        out[at + 4 : at + 36] = hashlib.sha256(hashlib.sha256(prev).digest()).digest()
+        out[at + 4 : at + 36] = sha256d(prev)
     return bytes(out)
 
 
@@ -243,20 +244,13 @@ _PAYLOAD_PARSERS: dict[int, Callable[[bytes], object]] = {
 }
 
 
-def _object_id(object_type: int, payload: bytes) -> bytes:
-    """The id the uplink gives an object: a block's hash, else the SHA-256 of the payload."""
-    if object_type == ObjectType.BLOCK:
-        return hashlib.sha256(hashlib.sha256(payload[:BLOCK_HEADER_BYTES]).digest()).digest()
-    return hashlib.sha256(payload).digest()
-
-
 @target("object", seeds=seeds.object_inputs)
 def broadcast_object(data: bytes) -> None:
     """Input: object type (1 byte), object id (32 bytes), transfer data. A rebuilt object is
     checked against its digest, then its payload goes to its type's parser (as in the receiver)."""
     object_type, object_id, transfer = data[0] if data else 0, data[1:33], data[33:]
     forged_payload = transfer[:-32] if len(transfer) >= 32 else transfer
-    forged = (object_type, _object_id(object_type, forged_payload), forged_payload + hashlib.sha256(forged_payload).digest())
+    forged = (object_type, object_id_of(object_type, forged_payload), forged_payload + hashlib.sha256(forged_payload).digest())
     for otype, oid, raw in ((object_type, object_id, transfer), forged):
         obj = _parsed(BroadcastObject.decode, otype, oid, raw)
         if obj is None:
