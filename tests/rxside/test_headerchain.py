@@ -204,3 +204,17 @@ def test_the_receiver_reports_the_broadcasts_tip_from_its_chain_index_and_flags_
         receiver._deliver(BroadcastObject(ObjectType.CHAIN_INDEX, hashlib.sha256(payload).digest(), payload))
     report = receiver.report()
     assert report.broadcast_tip_height == 438 and report.index_wrong_chain == 1  # the older index does not win
+
+
+def test_runs_that_wait_are_bounded_and_a_forged_flood_does_not_push_out_the_run_just_ahead():
+    from chaincast.rxside.headerchain import MAX_PENDING_RUNS
+
+    chain, hs = easy_chain(5)  # heights 0..4
+    just_ahead = mine_chain(bytes(32), 1_700_000_000, 2, tag=3)  # claims 6..7: waits for height 5
+    assert chain.add_run(HeadersRun(6, b"".join(just_ahead))).waiting
+    flood = [HeadersRun(1000 + 10 * i, mine(bytes(32), 1_700_000_000, tag=i % 256)) for i in range(3 * MAX_PENDING_RUNS)]
+    outcomes = [chain.add_run(run) for run in flood]
+    kept = [run for run in flood if chain.is_waiting(run)]
+    assert len(kept) + 1 == MAX_PENDING_RUNS  # the flood fills what the run just ahead leaves
+    assert sum(bool(o.rejected) for o in outcomes) == 2 * MAX_PENDING_RUNS + 1
+    assert chain.is_waiting(HeadersRun(6, b"".join(just_ahead)))
