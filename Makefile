@@ -26,6 +26,7 @@ test-all: $(STAMP)
 # bench-out/fer/*.json afterwards (delete them to measure again).
 bench: $(STAMP)
 	$(PY) tests/bench/run_bench.py
+	$(PY) tests/bench/assembler.py
 	$(PY) tests/bench/fer_sweep.py
 	$(PY) tests/bench/fer_plot.py
 	$(PY) tests/bench/blanking.py
