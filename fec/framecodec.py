@@ -7,7 +7,7 @@ LDPC MODCODs (``inner_code == "ldpc"``)::
       -> 8PSK: bit interleaver (``Modcod.bit_levels``: codeword segments -> bits of the symbols)
 
 The zero bits are known to the decoder, which gives them a certain LLR (code shortening).
-The placeholder MODCOD of issue 2 (``"cc-k7-r1/2"``) runs the RS code into a terminated
+The convolutional MODCOD (``"cc-k7-r1/2"``, ``qpsk-cc1/2``) runs the RS code into a terminated
 convolutional code padded with zeros to ``coded_bits``.
 
 Scrambling and mapping to symbols belong to the modem (chaincast.sdr); the decoder takes LLRs

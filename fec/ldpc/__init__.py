@@ -1,4 +1,4 @@
-"""chaincast.fec.ldpc: the LDPC inner-code family (issue 3), the inner code of every MODCOD but
+"""chaincast.fec.ldpc: the LDPC inner-code family, the inner code of every MODCOD but
 ``qpsk-cc1/2``.
 
 - ``construct``: deterministic generator of the IRA / quasi-cyclic codes (DVB-S2 structure and

@@ -60,7 +60,7 @@ import numpy as np
 TABLE_DIR = Path(__file__).resolve().parent / "tables"
 CIRCULANT_SIZES = (360, 180, 120, 90, 72, 60, 45, 40, 36)
 FRAME_LENGTHS = (64800, 16200)
-BASE_SEED = 3_000_003  # issue 3
+BASE_SEED = 3_000_003  # the seed the committed tables were generated with
 
 # rate name -> (numerator, denominator, high column degree, fraction of info groups of that degree)
 PROFILES: dict[str, tuple[int, int, int, float]] = {

@@ -33,7 +33,7 @@ class ObjectType(IntEnum):
     BLOCK = 1
     FILE = 2  # a file or message signed by the broadcaster (fec.wire.envelope); id = SHA-256 of the envelope
     BLOCK_BUNDLE = 3  # consecutive small blocks (fec.wire.bundle); id = SHA-256 of the bundle
-    # 16..31: the uplink service's chain objects (issue 5); each payload has its own wire module.
+    # 16..31: the uplink service's chain objects; each payload has its own wire module.
     CHAIN_INDEX = 16  # chaincast.fec.wire.chainindex: recent blocks and what is on the air
     HEADERS = 17  # chaincast.fec.wire.headers: a run of consecutive 80-byte block headers
 

@@ -42,7 +42,7 @@ class Modcod:
     bits_per_symbol: int
     inner_code: str
     """``"ldpc"`` (``chaincast.fec.ldpc`` code of ``code_rate`` and length ``coded_bits``) or
-    ``"cc-k7-r1/2"`` (issue 2's placeholder: terminated K=7 convolutional code, (171, 133) octal)."""
+    ``"cc-k7-r1/2"`` (terminated K=7 convolutional code, (171, 133) octal; ``qpsk-cc1/2`` only)."""
     code_rate: str
     rs_n: int
     rs_nsym: int
@@ -152,7 +152,7 @@ def _ldpc_modcod(pls_id: int, bits_per_symbol: int, rate: str, levels: tuple[int
     )
 
 
-# The placeholder inner code of issue 2, kept so that its recordings still decode:
+# The convolutional MODCOD, kept so that recordings made with it still decode:
 # 4 x RS(252, 220) = 1008 bytes = 8064 bits; + 6 tail bits = 8070; x2 = 16140 <= 16200 coded bits.
 _PLACEHOLDER = Modcod(
     name="qpsk-cc1/2",
