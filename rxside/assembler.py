@@ -124,6 +124,20 @@ class MemoryPool:
         self._symbols.pop(key, None)
 
 
+def _refusal(object_type: int, object_id: bytes, transfer_length: int, symbol_size: int) -> str:
+    """Why no genuine object has this declaration ("" if one may)."""
+    limit = max_transfer_length(object_type)
+    if limit == 0:
+        return "object type"
+    if transfer_length > limit:
+        return "object size"
+    try:
+        check_transmission(transfer_length, symbol_size)
+    except FountainError:
+        return "symbol size"
+    return ""
+
+
 class ObjectAssembler:
     """``add(packet)`` returns the object the packet completed, else None.
 
@@ -149,8 +163,9 @@ class ObjectAssembler:
         self._decoder_bytes = 0
         self._heard = 0
         for stored in self.pool.stored_variants():
-            variant = self._track(stored.key)
-            if variant is None:  # the file holds more than this receiver tracks
+            # a state file is a user's file: what it declares is checked as a packet's would be
+            variant = None if _refusal(*stored.key) else self._track(stored.key)
+            if variant is None:  # refused, or more than this receiver tracks
                 self.pool.drop_variant(stored.key)
                 continue
             self._cost += stored.cost - variant.cost
@@ -172,12 +187,12 @@ class ObjectAssembler:
             return None
         key = (pkt.object_type, pkt.object_id, pkt.transfer_length, pkt.symbol_size)
         variant = self._variants.get(key)
+        if not is_single_block_symbol(pkt.symbol_id):
+            return self._refuse("source block")
         if variant is None:
-            why = self._refusal(pkt)
+            why = _refusal(*key)
             if why:
-                self.stats.packets_refused += 1
-                self.stats.refused_why[why] = self.stats.refused_why.get(why, 0) + 1
-                return None
+                return self._refuse(why)
             if self.store is not None and self.store.state_of(*object_key) is not None:  # rebuilt in an earlier run
                 self._remember_complete(object_key)
                 self.stats.packets_duplicate += 1
@@ -185,13 +200,7 @@ class ObjectAssembler:
             self._make_room(VARIANT_ROW_OVERHEAD + symbol_cost(pkt.symbol_size), key)
             variant = self._track(key)
             if variant is None:
-                self.stats.packets_refused += 1
-                self.stats.refused_why["no room"] = self.stats.refused_why.get("no room", 0) + 1
-                return None
-        elif not is_single_block_symbol(pkt.symbol_id):
-            self.stats.packets_refused += 1
-            self.stats.refused_why["source block"] = self.stats.refused_why.get("source block", 0) + 1
-            return None
+                return self._refuse("no room")
         self._heard += 1
         self._variants.move_to_end(key)
         if variant.resumed:
@@ -238,21 +247,9 @@ class ObjectAssembler:
         del self._announcements[:-ANNOUNCEMENTS_KEPT]
 
     # ------------------------------------------------------------------ admission and room
-    @staticmethod
-    def _refusal(pkt: Packet) -> str:
-        """Why no genuine object has this packet's declaration ("" if it may)."""
-        limit = max_transfer_length(pkt.object_type)
-        if limit == 0:
-            return "object type"
-        if pkt.transfer_length > limit:
-            return "object size"
-        try:
-            check_transmission(pkt.transfer_length, pkt.symbol_size)
-        except FountainError:
-            return "symbol size"
-        if not is_single_block_symbol(pkt.symbol_id):
-            return "source block"
-        return ""
+    def _refuse(self, why: str) -> None:
+        self.stats.packets_refused += 1
+        self.stats.refused_why[why] = self.stats.refused_why.get(why, 0) + 1
 
     def _track(self, key: VariantKey) -> _Variant | None:
         if len(self._variants) >= self.max_variants:

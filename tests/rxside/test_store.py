@@ -192,3 +192,10 @@ def test_a_file_damaged_while_the_receiver_runs_is_one_store_error(tmp_path):
     os.truncate(path, 8192)
     with pytest.raises(StoreError, match="unusable.*--reset-state"):
         store.headers()
+
+
+def test_a_partial_object_the_state_file_declares_impossibly_is_dropped_not_a_crash(tmp_path, mainnet_blocks):
+    path = damaged_copy(tmp_path, mainnet_blocks, "UPDATE variants SET transfer_length = 4000000000, symbol_size = 8")
+    store = ReceiverStore(path, "main")
+    asm = ObjectAssembler(store=store)  # 500 million source symbols: raptorq cannot take it
+    assert asm.stored_bytes == 0 and store.counts()["symbols_stored"] == 0
