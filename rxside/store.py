@@ -75,6 +75,9 @@ _DONE_INDEX = "CREATE INDEX IF NOT EXISTS objects_done ON objects (state, done_o
 VariantKey = tuple[int, bytes, int, int]  # (object type, object id, transfer length, symbol size)
 
 
+RESET_HINT = "--reset-state moves it aside and starts a new one"
+
+
 class StoreError(Exception):
     """A state file this receiver cannot use; the message names the file and what is wrong."""
 
@@ -96,7 +99,7 @@ def _guarded(method):
             return method(self, *args, **kwargs)
         except (sqlite3.DatabaseError, UnicodeDecodeError) as bad:
             why = "its schema is not text" if isinstance(bad, UnicodeDecodeError) else " ".join(str(bad).split())
-            raise StoreError(f"{self.path}: unusable ({why}); if it is damaged, --reset-state starts a new state file") from None
+            raise StoreError(f"{self.path}: unusable ({why}); if it is damaged, {RESET_HINT}") from None
     return guarded
 
 
@@ -124,24 +127,19 @@ class ReceiverStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as bad:
             raise StoreError(f"{self.path}: cannot make its folder ({bad.strerror})") from None
+        self._variant_rows: dict[VariantKey, int] = {}
         try:
             self._db = sqlite3.connect(self.path, isolation_level="DEFERRED")
             self._db.text_factory = lambda raw: raw.decode("utf-8", "replace")  # a damaged TEXT is still a str
             self._open(chain)
-        except sqlite3.OperationalError as bad:
+            self._done_order = self._db.execute("SELECT COALESCE(MAX(done_order), 0) FROM objects").fetchone()[0]
+            self._done_count = self._db.execute("SELECT COUNT(*) FROM objects WHERE state = ?", (DURABLE,)).fetchone()[0]
+        except sqlite3.DatabaseError as bad:
             if "locked" in str(bad):
                 raise StoreError(f"{self.path}: in use by another receiver (one state file, one receiver)") from None
-            raise StoreError(f"{self.path}: not a chaincast receiver state file ({bad}); "
-                             f"--reset-state moves it aside and starts a new one") from None
-        except sqlite3.DatabaseError as bad:
-            raise StoreError(f"{self.path}: not a chaincast receiver state file ({bad}); "
-                             f"--reset-state moves it aside and starts a new one") from None
+            raise StoreError(f"{self.path}: not a chaincast receiver state file ({bad}); {RESET_HINT}") from None
         except UnicodeDecodeError:  # SQLite's own message quoted bytes of a damaged schema
-            raise StoreError(f"{self.path}: damaged (its schema is not text); "
-                             f"use --reset-state to start a new state file") from None
-        self._variant_rows: dict[VariantKey, int] = {}
-        self._done_order = self._db.execute("SELECT COALESCE(MAX(done_order), 0) FROM objects").fetchone()[0]
-        self._done_count = self._db.execute("SELECT COUNT(*) FROM objects WHERE state = ?", (DURABLE,)).fetchone()[0]
+            raise StoreError(f"{self.path}: damaged (its schema is not text); {RESET_HINT}") from None
         if not isinstance(self._done_order, int):
             self._done_order = 0
 
@@ -158,24 +156,21 @@ class ReceiverStore:
             self._db.commit()
             return
         if "meta" not in found or self._columns("meta") != _COLUMNS["meta"]:
-            raise StoreError(f"{self.path}: not a chaincast receiver state file (no meta table); "
-                             f"--reset-state moves it aside and starts a new one")
+            raise StoreError(f"{self.path}: not a chaincast receiver state file (no meta table); {RESET_HINT}")
         meta = dict(self._db.execute("SELECT key, value FROM meta"))
         schema = meta.get("schema")
         if schema != str(SCHEMA_VERSION) and schema not in UPGRADABLE:
-            raise StoreError(f"{self.path}: state schema {schema!r}, this receiver reads {SCHEMA_VERSION} "
-                             f"(use --reset-state to start a new state file)")
+            raise StoreError(f"{self.path}: state schema {schema!r}, this receiver reads {SCHEMA_VERSION}; {RESET_HINT}")
         if meta.get("chain") != chain:
             raise StoreError(f"{self.path}: state of chain {meta.get('chain')!r}, not {chain!r}")
         if schema != str(SCHEMA_VERSION):
             self._upgrade(found)
         quick = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
         if quick != "ok":
-            raise StoreError(f"{self.path}: damaged ({' '.join(quick.split())}); use --reset-state to start a new state file")
+            raise StoreError(f"{self.path}: damaged ({' '.join(quick.split())}); {RESET_HINT}")
         for name in _TABLES:
             if self._columns(name) != _COLUMNS[name]:
-                raise StoreError(f"{self.path}: damaged: table {name!r} is not this receiver's "
-                                 f"(use --reset-state to start a new state file)")
+                raise StoreError(f"{self.path}: damaged: table {name!r} is not this receiver's; {RESET_HINT}")
         self._db.execute(_DONE_INDEX)
         self._db.commit()
 
