@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
+import tomllib
 
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, PROFILES, Profile
 from chaincast.rxside.bitcoind import DEFAULT_RPC_PORTS, BitcoinRpc
@@ -23,12 +23,84 @@ from chaincast.rxside.sinks import FolderSink, RpcSink, SinkDelivery
 from chaincast.rxside.source import SAMPLE_RATE_RANGE_HZ, FileSource
 from chaincast.rxside.assembler import DEFAULT_DISK_BUDGET, DEFAULT_MEMORY_BUDGET
 from chaincast.rxside.store import ReceiverStore, StoreError, set_aside
+from chaincast.fec.wire.recording import RecordingInfo
+from chaincast.rxside.live import DEFAULT_RING_SECONDS, DEFAULT_SAMPLE_RATE_HZ, LiveInput
+from chaincast.rxside.logfmt import EventLog
+from chaincast.rxside.runloop import StopSignals, default_overflow, input_figures, receive_file, receive_live
+from chaincast.rxside.sources import open_live, parse_source
+from chaincast.rxside.status import MetricsServer, parse_listen_address
+from chaincast.rxside.tuningargs import add_tuning_arguments, tuning_from_args, tuning_given
 
 EXIT_SINK_PENDING = 75  # sysexits.h EX_TEMPFAIL: validated blocks wait for a sink that was down; run again
 MAX_SAMPLES_PER_SYMBOL = 64  # the matched filter and the timing loop grow with it; more only costs time and memory
 CHUNK_SAMPLES_RANGE = (1, 1 << 24)
 STATE_BUDGET_MB_RANGE = (1, 1 << 20)  # MiB of symbols: 1 MiB to 1 TiB
 MAX_SINK_WAIT_S = 86400.0
+BUFFER_SECONDS_RANGE = (0.1, 60.0)
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def parse_with_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The command line over the settings of ``--config FILE.toml`` (keys: the long options, with
+    - or _; ``source`` for SOURCE); ReceiverError naming the file and the key for anything wrong."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    if known.config is not None:
+        settings = load_config(Path(known.config), parser)
+        parser.set_defaults(**settings)
+        for action in parser._actions:  # a required option the file gives is not required on the command line
+            if action.dest in settings and action.required:
+                action.required = False
+    args = parser.parse_args(argv)
+    if args.input is None:
+        parser.error("a SOURCE is needed (a recording, -, rtl_tcp://HOST:PORT, rtlsdr://, soapy://), or 'source' in --config")
+    return args
+
+
+def load_config(path: Path, parser: argparse.ArgumentParser) -> dict:
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ReceiverError(f"--config {path}: not a regular file")
+        if size > MAX_CONFIG_BYTES:
+            raise ReceiverError(f"--config {path}: {size} bytes; a receiver config is a few lines")
+        with open(path, "rb") as f:
+            table = tomllib.load(f)
+    except FileNotFoundError:
+        raise ReceiverError(f"--config {path}: no such file") from None
+    except OSError as bad:
+        raise ReceiverError(f"--config {path}: cannot read ({bad.strerror or bad})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as bad:
+        raise ReceiverError(f"--config {path}: not TOML ({str(bad).splitlines()[0] if str(bad) else type(bad).__name__})") from None
+    actions = {action.dest: action for action in parser._actions if action.dest not in ("help", "config")}
+    settings = {}
+    for key, value in table.items():
+        dest = "input" if key == "source" else key.replace("-", "_")
+        action = actions.get(dest)
+        if action is None or dest == "chunk_samples":
+            raise ReceiverError(f"--config {path}: unknown setting {key!r}")
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            if not isinstance(value, bool):
+                raise ReceiverError(f"--config {path}: {key} must be true or false")
+        elif isinstance(value, (dict, list)) or isinstance(value, bool):
+            raise ReceiverError(f"--config {path}: {key} must be a single value")
+        else:
+            try:
+                value = action.type(str(value)) if action.type is not None else str(value)
+            except (ValueError, TypeError, argparse.ArgumentTypeError) as bad:
+                raise ReceiverError(f"--config {path}: {key} = {value!r}: {bad}") from None
+            if action.choices is not None and value not in action.choices:
+                raise ReceiverError(f"--config {path}: {key} = {value!r}: choose from {', '.join(map(str, action.choices))}")
+        settings[dest] = value
+    return settings
+
+
+def refuse_tuning_for_recording(args: argparse.Namespace) -> None:
+    given = tuning_given(args) + [f"--{name.replace('_', '-')}" for name in ("overflow", "seconds")
+                                  if getattr(args, name) is not None]
+    if given:
+        raise ReceiverError(f"{given[0]} is for a live source (rtl_tcp://, rtlsdr://, soapy://, -), not a recording")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,13 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
                "--sink folder: raw blocks as DIR/<height>-<hash>.blk.\n"
                "A sink that is down is retried; what it could not take stays in the datadir and goes to it on\n"
                "the next run (exit status 75 until then).")
-    p.add_argument("input", help="SigMF recording (.sigmf-meta) or raw .cu8/.cf32 file")
+    p.add_argument("input", nargs="?", metavar="SOURCE",
+                   help="a recording (.sigmf-meta, .cu8, .cf32), - for raw IQ on standard input, rtl_tcp://HOST:PORT, "
+                        "rtlsdr://[INDEX|SERIAL] or soapy://ARGS (or 'source' in --config)")
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="receiver settings: any long option as key = value (source = \"rtl_tcp://...\", chain = \"main\", "
+                        "gain = 40, ...); the command line wins")
     p.add_argument("--chain", required=True, choices=sorted(CHAINS), help="which Bitcoin network the blocks belong to")
     p.add_argument("--datadir", required=True, help="Bitcoin Core data directory to deliver validated blocks into")
     p.add_argument("--sample-rate", type=float,
-                   help=f"sample rate in Hz (raw files only; {SAMPLE_RATE_RANGE_HZ[0]:g} to {SAMPLE_RATE_RANGE_HZ[1]:g}, "
-                        f"and at most {MAX_SAMPLES_PER_SYMBOL} samples per symbol)")
-    p.add_argument("--datatype", choices=["cu8", "cf32_le"], help="raw file sample format, for suffixes other than .cu8/.cf32")
+                   help=f"sample rate in Hz (raw files and live sources, default {DEFAULT_SAMPLE_RATE_HZ:g} for these; "
+                        f"{SAMPLE_RATE_RANGE_HZ[0]:g} to {SAMPLE_RATE_RANGE_HZ[1]:g}, and at most {MAX_SAMPLES_PER_SYMBOL} "
+                        f"samples per symbol)")
+    p.add_argument("--datatype", choices=["cu8", "cf32_le"],
+                   help="raw sample format: for standard input (default cu8) and raw files with other suffixes than .cu8/.cf32")
     p.add_argument("--symbol-rate", type=float, help="symbol rate in baud (default: from metadata, else the profile's)")
     p.add_argument("--profile", default=None, choices=sorted(PROFILES), help="link profile (default: from metadata)")
     p.add_argument("--search-hz", type=float, default=0.0,
@@ -84,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--sink-wait", type=float, default=10.0, metavar="S",
                       help=f"seconds to keep retrying a sink that is down when the recording ends (default 10, "
                            f"at most {MAX_SINK_WAIT_S:g})")
+    add_tuning_arguments(p, sample_rate=False)
+    live = p.add_argument_group("live reception")
+    live.add_argument("--buffer-seconds", type=float, default=DEFAULT_RING_SECONDS, metavar="S",
+                      help=f"input held between the radio and the demodulator (default {DEFAULT_RING_SECONDS:g} s); when "
+                           f"processing falls behind, the oldest samples are dropped and counted")
+    live.add_argument("--overflow", choices=["drop", "wait"], default=None,
+                      help="when the buffer is full: drop the oldest samples (radios, pipes) or make the source wait "
+                           "(the default for a file redirected to standard input)")
+    live.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of input")
+    live.add_argument("--metrics", metavar="HOST:PORT",
+                      help="serve Prometheus metrics (/metrics) and the status as JSON (/status) over HTTP")
+    live.add_argument("--status-interval", type=float, default=10.0, metavar="S",
+                      help="seconds between status log lines when stdout is not a terminal (default 10)")
     p.add_argument("--chunk-samples", type=int, default=1 << 19, help=argparse.SUPPRESS)
     return p
 
@@ -97,6 +189,13 @@ def check_options(args: argparse.Namespace) -> None:
         raise ReceiverError(f"--search-hz {args.search_hz:g}: must be a finite number of Hz, 0 or more")
     if not (math.isfinite(args.sink_wait) and 0 <= args.sink_wait <= MAX_SINK_WAIT_S):
         raise ReceiverError(f"--sink-wait {args.sink_wait:g}: must be 0 to {MAX_SINK_WAIT_S:g} seconds")
+    if not (math.isfinite(args.buffer_seconds) and BUFFER_SECONDS_RANGE[0] <= args.buffer_seconds <= BUFFER_SECONDS_RANGE[1]):
+        raise ReceiverError(f"--buffer-seconds {args.buffer_seconds:g}: must be {BUFFER_SECONDS_RANGE[0]:g} to "
+                            f"{BUFFER_SECONDS_RANGE[1]:g} s")
+    if args.seconds is not None and not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise ReceiverError(f"--seconds {args.seconds:g}: must be a positive number of seconds")
+    if not (math.isfinite(args.status_interval) and 0.1 <= args.status_interval <= 86400):
+        raise ReceiverError(f"--status-interval {args.status_interval:g}: must be 0.1 to 86400 s")
     low, high = CHUNK_SAMPLES_RANGE
     if not low <= args.chunk_samples <= high:
         raise ReceiverError(f"--chunk-samples {args.chunk_samples}: must be {low} to {high}")
@@ -259,13 +358,30 @@ def open_sink(args: argparse.Namespace, chain_dir: Path) -> RpcSink | FolderSink
     return RpcSink(rpc)
 
 
+class LiveStreamInfo:
+    """What the checks need to know of a live source (no files to read, nothing to resume)."""
+
+    def __init__(self, source):
+        self.source = source
+        self.info = RecordingInfo(sample_rate_hz=source.sample_rate_hz, datatype=source.datatype)
+        self.meta_path = self.data_path = None
+        self.key = ""
+
+
 def rx_command(argv: list[str]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_with_config(parser, argv)
     # Everything the user gave is checked before anything is created or written (the datadir, its
     # folders, the inbox, the state file, the frames log): a bad input leaves the disk as it was.
     check_options(args)
-    source = FileSource(args.input, sample_rate_hz=args.sample_rate, chunk_samples=args.chunk_samples, datatype=args.datatype)
+    spec = parse_source(args.input)
+    if spec.live:
+        source = LiveStreamInfo(open_live(spec, tuning_from_args(args), args.datatype))
+    else:
+        refuse_tuning_for_recording(args)
+        source = FileSource(args.input, sample_rate_hz=args.sample_rate, chunk_samples=args.chunk_samples, datatype=args.datatype)
+    if args.metrics is not None:
+        metrics_address = parse_listen_address(args.metrics, "--metrics")
     profile, symbol_rate = check_rates(args, source)
     try:
         broadcaster_key = parse_broadcaster_key(args.broadcaster_key) if args.broadcaster_key is not None else None
@@ -273,6 +389,12 @@ def rx_command(argv: list[str]) -> int:
         raise ReceiverError(f"--broadcaster-key: {bad}") from None
     chain_dir = Path(args.datadir) / CHAINS[args.chain][1]
     check_paths(args, source, chain_dir)
+    metrics = MetricsServer(*metrics_address) if args.metrics is not None else None  # binds now: a port in use is an error before any write
+    log = EventLog("chaincast rx")
+    live_input = None
+    if spec.live:  # opened now: no dongle or no server is an error before anything is written
+        live_input = LiveInput(source.source, ring_seconds=args.buffer_seconds,
+                               overflow=args.overflow or default_overflow(source.source), log=log).open()
     sink = open_sink(args, chain_dir)
     delivery = ChainDelivery(args.datadir, args.chain)  # makes its folders at the first block
     if sink is not None:
@@ -288,7 +410,8 @@ def rx_command(argv: list[str]) -> int:
             store = ReceiverStore(state_path, args.chain)
         except StoreError as bad:
             raise ReceiverError(str(bad)) from None
-        first_sample = 0 if args.from_start else store.resume_sample(source.key)
+        if not spec.live:
+            first_sample = 0 if args.from_start else store.resume_sample(source.key)
     inbox = Inbox(args.inbox or Path(args.datadir) / "chaincast-inbox", broadcaster_key)
     frames_log = open(args.frames_log, "w") if args.frames_log else None
     on_frame = (lambda record: frames_log.write(json.dumps(record.as_dict()) + "\n")) if frames_log else None
@@ -297,17 +420,21 @@ def rx_command(argv: list[str]) -> int:
                         inbox=inbox, symbol_budget_bytes=None if args.state_budget_mb is None else int(args.state_budget_mb * (1 << 20)))
     for warning in store.warnings if store is not None else ():  # damaged rows dropped while loading
         print(f"chaincast rx: warning: {warning}", file=sys.stderr)
+    stop = StopSignals(log)
     started = time.perf_counter()
-    with tqdm(total=round(source.duration_s, 2), initial=round(first_sample / source.info.sample_rate_hz, 2), unit="s",
-              desc="rx", file=sys.stderr, disable=None, leave=False) as bar:
-        for chunk in source.chunks(first_sample):
-            receiver.feed(chunk)
-            if sink is not None:
-                delivery.poll()
-            bar.update(round(len(chunk) / source.info.sample_rate_hz, 4))
-            bar.set_postfix(lock="yes" if receiver.demodulator.stats.locked else "no", frames=receiver.link.stats.frames_ok,
-                            blocks=delivery.stats.blocks_validated, refresh=False)
-        report = receiver.finish()
+    try:
+        if spec.live:
+            stop.on_stop(live_input.stop)
+            report = receive_live(receiver, live_input, delivery if sink is not None else None, log, metrics,
+                                  args.status_interval, args.seconds)
+        else:
+            report = receive_file(receiver, source, first_sample, delivery if sink is not None else None, stop, metrics)
+    finally:
+        stop.restore()
+        if live_input is not None:
+            live_input.join(2.0)
+        if metrics is not None:
+            metrics.close()
     wall_s = time.perf_counter() - started
     delivery.close()
     if store is not None:
@@ -315,6 +442,7 @@ def rx_command(argv: list[str]) -> int:
     if frames_log:
         frames_log.close()
     result = report.as_dict() | {"wall_s": round(wall_s, 3), "realtime_factor": round(report.duration_s / wall_s, 2) if wall_s else None}
+    result |= input_figures(live_input, receiver, stop)
     sink_stats = delivery.sink_stats if sink is not None else None
     if sink_stats is not None:
         result |= sink_stats.as_dict()

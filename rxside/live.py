@@ -123,10 +123,11 @@ class SampleRing:
         self.bytes_per_sample = int(bytes_per_sample)
         self.overflow = overflow
         self.stats = RingStats()
-        self._chunks: deque[bytes] = deque()
+        self._chunks: deque[tuple[bytes, bool]] = deque()  # (raw, a gap right before it)
         self._held = 0  # samples in _chunks
-        self._dropped_pending = 0  # dropped since the last get
-        self._gap_pending = False
+        self._dropped_pending = 0  # dropped since the last get (right before the oldest chunk held)
+        self._gap_pending = False  # before the oldest chunk held (samples dropped)
+        self._gap_next = False  # before the next chunk put (the source was reopened)
         self._closed = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
@@ -155,12 +156,13 @@ class SampleRing:
             elif self._held + n > self.capacity_samples:
                 lost = 0
                 while self._held + n > self.capacity_samples:
-                    oldest = self._chunks.popleft()
+                    oldest, _ = self._chunks.popleft()
                     k = len(oldest) // self.bytes_per_sample
                     self._held -= k
                     lost += k
                 self._note_drop(lost)
-            self._chunks.append(raw)
+            self._chunks.append((raw, self._gap_next))
+            self._gap_next = False
             self._held += n
             self.stats.peak_fill_samples = max(self.stats.peak_fill_samples, self._held)
             self._cond.notify_all()
@@ -174,7 +176,7 @@ class SampleRing:
     def mark_gap(self) -> None:
         """The next samples put do not follow the last ones (the source was reopened)."""
         with self._cond:
-            self._gap_pending = True
+            self._gap_next = True
 
     def close(self, error: BaseException | None = None) -> None:
         """No more samples will come; ``get`` returns what is held, then None (or raises ``error``)."""
@@ -196,22 +198,25 @@ class SampleRing:
                     return None
                 return Segment(b"", 0, False)
             parts, taken = [], 0
+            gap = self._gap_pending or self._chunks[0][1]
             while self._chunks and taken < max_samples:
-                chunk = self._chunks[0]
+                chunk, gap_before = self._chunks[0]
+                if parts and gap_before:  # a segment never spans a gap
+                    break
                 k = len(chunk) // self.bytes_per_sample
                 if taken + k > max_samples and parts:
                     break
                 if taken + k > max_samples:  # split a chunk larger than what is asked
                     cut = (max_samples - taken) * self.bytes_per_sample
                     parts.append(chunk[:cut])
-                    self._chunks[0] = chunk[cut:]
+                    self._chunks[0] = (chunk[cut:], False)
                     k = max_samples - taken
                 else:
-                    parts.append(self._chunks.popleft())
+                    parts.append(self._chunks.popleft()[0])
                 taken += k
             self._held -= taken
             self.stats.samples_out += taken
-            segment = Segment(b"".join(parts), self._dropped_pending, self._gap_pending)
+            segment = Segment(b"".join(parts), self._dropped_pending, gap)
             self._dropped_pending, self._gap_pending = 0, False
             self._cond.notify_all()
             return segment

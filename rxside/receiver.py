@@ -9,6 +9,7 @@ flush (``ChainDelivery.checkpoint``) before objects are marked durable in the st
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ from chaincast.rxside.store import ReceiverStore
 from chaincast.sdr.rx import Demodulator
 
 CHECKPOINT_S = 5.0  # wall seconds between node flushes while blocks arrive (a flush costs ~50 ms)
+LIVE_COMMIT_S = 1.0  # wall seconds between state commits on a live source (a file commits per chunk)
+RECENT_FRAMES = 512  # frames kept for the live status (about 15 s of QPSK 3/5 at 1 Mbaud)
+MEDIAN_FRAMES = 4096  # the report's Es/N0 and CFO medians are over the latest this many frames
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,9 @@ class Receiver:
         memory; None: the assembler's default)."""
         self.sample_rate_hz = sample_rate_hz
         self.demodulator = Demodulator(sample_rate_hz, symbol_rate_hz, rolloff, search_hz=search_hz)
-        self.link = LinkDecoder(on_frame=on_frame)
+        self.recent_frames: deque = deque(maxlen=RECENT_FRAMES)  # FrameRecord, newest last
+        self._on_frame = on_frame
+        self.link = LinkDecoder(on_frame=self._frame_decoded)
         self.store = store
         self.source_key = source_key
         budget = {} if symbol_budget_bytes is None else {"disk_budget": symbol_budget_bytes, "memory_budget": symbol_budget_bytes}
@@ -97,8 +103,13 @@ class Receiver:
         self.inbox = inbox
         self.first_sample = first_sample
         self.samples = 0  # fed in this run
-        self._esn0: list[float] = []
-        self._cfo: list[float] = []
+        self.live = not source_key  # no position to resume from: commit by time, not per chunk
+        self.samples_skipped = 0  # live input lost before it was fed (dropped, or a source reopened)
+        self.discontinuities = 0
+        self._stream_origin = 0  # input sample (fed + skipped) at which the demodulator's stream started
+        self._last_commit = time.monotonic()
+        self._esn0: deque[float] = deque(maxlen=MEDIAN_FRAMES)
+        self._cfo: deque[float] = deque(maxlen=MEDIAN_FRAMES)
         self.blocks_bad_id = 0
         self.bundles_malformed = 0
         self._bundle_waiting: dict[tuple[int, bytes], set[bytes]] = {}  # bundle -> its blocks waiting for a parent
@@ -126,24 +137,48 @@ class Receiver:
     def feed(self, iq: np.ndarray) -> None:
         self.samples += len(iq)
         self._frames(self.demodulator.process(iq))
-        if self.store is not None:
-            queued = [meta["start_sample"] for meta in self.link.queued_meta()]
-            safe = min([self.first_sample + self.samples - self.demodulator.latency_samples, *queued])
-            self._commit(max(safe, self.first_sample))
+        if self.store is not None and (not self.live or time.monotonic() - self._last_commit >= LIVE_COMMIT_S):
+            self._commit(self._safe_resume_sample())
 
-    def finish(self) -> ReceiveReport:
+    def _safe_resume_sample(self) -> int:
+        """Where a restart must read again: no frame that is not yet in the store started before."""
+        queued = [meta["start_sample"] for meta in self.link.queued_meta()]
+        safe = min([self.first_sample + self.samples - self.demodulator.latency_samples, *queued])
+        return max(safe, self.first_sample)
+
+    def discontinuity(self, skipped_samples: int = 0) -> None:
+        """The next samples do not follow the last ones (a live source dropped ``skipped_samples``
+        or was reopened): the frames held are finished and the demodulator acquires again."""
+        self._frames(self.demodulator.flush())
+        self.demodulator.restart()
+        self.samples_skipped += skipped_samples
+        self.discontinuities += 1
+        self._stream_origin = self.samples + self.samples_skipped
+
+    def finish(self, interrupted: bool = False) -> ReceiveReport:
+        """End of input: the frames held are decoded and the state committed. ``interrupted``: a
+        recording stopped before its end resumes, next time, from the last position whose frames
+        are all in the store (its end otherwise)."""
+        resume = self._safe_resume_sample() if interrupted else self.first_sample + self.samples
         self._frames(self.demodulator.flush())
         self._packets(self.link.flush())
         if self.store is not None:
             self._checkpoint()
-            self._commit(self.first_sample + self.samples)
+            self._commit(resume)
         return self.report()
 
     def _commit(self, resume_sample: int) -> None:
         if self._given and time.monotonic() - self._last_checkpoint > CHECKPOINT_S:
             self._checkpoint()
-        self.store.set_resume_sample(self.source_key, resume_sample)
+        if not self.live:
+            self.store.set_resume_sample(self.source_key, resume_sample)
         self.store.commit()
+        self._last_commit = time.monotonic()
+
+    def _frame_decoded(self, record) -> None:
+        self.recent_frames.append(record)
+        if self._on_frame is not None:
+            self._on_frame(record)
 
     def _checkpoint(self) -> None:
         """Make the node flush, then record what it now holds durably."""
@@ -156,7 +191,7 @@ class Receiver:
         for frame in frames:
             self._esn0.append(frame.esn0_db)
             self._cfo.append(frame.cfo_hz)
-            start = self.first_sample + frame.start_sample
+            start = self.first_sample + self._stream_origin + frame.start_sample
             meta = {"time_s": round(start / self.sample_rate_hz, 6), "start_sample": start,
                     "esn0_db": round(frame.esn0_db, 2), "cfo_hz": round(frame.cfo_hz, 1), "locked": frame.locked,
                     "erased": round(frame.erased_fraction, 3), "headerless": frame.headerless}

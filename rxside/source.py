@@ -97,14 +97,18 @@ class FileSource:
                 raw = raw[: len(raw) - len(raw) % self.info.bytes_per_sample]  # a file that grew by a partial sample
                 if not raw:
                     break
-                if self.info.datatype == "cu8":
-                    yield cu8_to_complex(np.frombuffer(raw, np.uint8))
-                else:
-                    chunk = np.frombuffer(raw, "<c8").astype(np.complex64)
-                    # garbage floats (NaN, inf, 1e38) would poison every filter state downstream;
-                    # real streams are many orders of magnitude below the clip level
-                    parts = np.nan_to_num(chunk.view(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-                    yield np.clip(parts, -CF32_CLIP, CF32_CLIP).view(np.complex64)
+                yield raw_to_complex(raw, self.info.datatype)
+
+
+def raw_to_complex(raw: bytes, datatype: str) -> np.ndarray:
+    """Whole samples of ``datatype`` ("cu8" or "cf32_le") -> complex64[n]."""
+    if datatype == "cu8":
+        return cu8_to_complex(np.frombuffer(raw, np.uint8))
+    chunk = np.frombuffer(raw, "<c8").astype(np.complex64)
+    # garbage floats (NaN, inf, 1e38) would poison every filter state downstream;
+    # real streams are many orders of magnitude below the clip level
+    parts = np.nan_to_num(chunk.view(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(parts, -CF32_CLIP, CF32_CLIP).view(np.complex64)
 
 
 def _regular_file(path: Path, what: str, readable: bool = False) -> int:

@@ -222,6 +222,19 @@ class Demodulator:
         self._last_frame_symbols = 0
         self._last_frame_period = self.sps  # input samples per symbol over the last frame with a header
 
+    _COUNTERS = ("_n_samples", "_n_symbols", "_n_candidates", "_n_frames", "_n_header_fail", "_n_acquisitions",
+                 "_n_headerless")
+
+    def restart(self) -> None:
+        """Forget the stream but keep the counters: for a gap in the input (samples dropped, a
+        radio reopened), after which the next samples are not continuous with the last ones and
+        the carrier, timing and frame positions must be acquired again. ``PLFrame.start_sample``
+        counts from the restart. Call ``flush`` first to have the frames already held."""
+        counters = {name: getattr(self, name) for name in self._COUNTERS}
+        self.reset()
+        for name, value in counters.items():
+            setattr(self, name, value)
+
     @property
     def stats(self) -> DemodStats:
         return DemodStats(samples_in=self._n_samples, symbols_out=self._n_symbols, sof_candidates=self._n_candidates,
