@@ -391,6 +391,8 @@ def rx_command(argv: list[str]) -> int:
     check_paths(args, source, chain_dir)
     metrics = MetricsServer(*metrics_address) if args.metrics is not None else None  # binds now: a port in use is an error before any write
     log = EventLog("chaincast rx")
+    if metrics is not None:
+        log("metrics", url=f"http://{metrics_address[0]}:{metrics.port}/metrics", status=f"http://{metrics_address[0]}:{metrics.port}/status")
     live_input = None
     if spec.live:  # opened now: no dongle or no server is an error before anything is written
         live_input = LiveInput(source.source, ring_seconds=args.buffer_seconds,
