@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -31,16 +32,20 @@ def load_soapysdr():
         return SoapySDR
     except ImportError:
         pass
-    spec = importlib.util.spec_from_file_location("SoapySDR", SYSTEM_MODULE)
-    if spec is None:
+    folder = Path(SYSTEM_MODULE).parent
+    extensions = sorted(folder.glob(f"_SoapySDR.cpython-{sys.version_info.major}{sys.version_info.minor}-*.so"))
+    if not Path(SYSTEM_MODULE).is_file() or not extensions:
         raise ReceiverError("soapy://: SoapySDR's Python bindings are not installed "
                             "(Debian: apt install python3-soapysdr, plus the SoapySDR module for your radio)")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["SoapySDR"] = module
     try:
-        spec.loader.exec_module(module)
-    except (ImportError, FileNotFoundError, OSError) as bad:
-        del sys.modules["SoapySDR"]
+        for name, path in (("_SoapySDR", extensions[0]), ("SoapySDR", Path(SYSTEM_MODULE))):
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+    except (ImportError, OSError) as bad:
+        sys.modules.pop("SoapySDR", None)
+        sys.modules.pop("_SoapySDR", None)
         raise ReceiverError(f"soapy://: SoapySDR's Python bindings do not load here ({bad}); "
                             f"Debian: apt install python3-soapysdr") from None
     return module
