@@ -179,6 +179,36 @@ def modcod_on_air(pls_id: int, short_frame: bool) -> Modcod | None:
     return MODCODS_ON_AIR.get((pls_id, short_frame))
 
 
+# Es/N0 in dB at which the receiver's LDPC decoder reaches a frame error rate of 1e-3 on AWGN,
+# keyed by (the normal frame's MODCOD name, short_frame). From docs/performance.md ("The codes:
+# frame error rate on AWGN", measured 2026-11-25 with tests/bench/fer_sweep.py: exact LLRs, int16
+# layered self-corrected offset min-sum, at most 100 iterations): its n = 64800 column for normal
+# frames, its n = 16200 column for short frames. qpsk-3/5 normal is an upper bound (0/20000 frame
+# errors at 2.18 dB). The decoder alone: the whole receiver needs 0.17-0.30 dB more (same page,
+# "implementation loss"). qpsk-cc1/2 was not measured and has no entry.
+REQUIRED_ESN0_DB: dict[tuple[str, bool], float] = {
+    ("qpsk-1/3", False): -1.50, ("qpsk-1/3", True): -1.32,
+    ("qpsk-1/2", False): 0.91, ("qpsk-1/2", True): 1.06,
+    ("qpsk-3/5", False): 2.18, ("qpsk-3/5", True): 2.28,
+    ("qpsk-2/3", False): 2.75, ("qpsk-2/3", True): 2.88,
+    ("qpsk-3/4", False): 3.94, ("qpsk-3/4", True): 4.10,
+    ("qpsk-5/6", False): 5.08, ("qpsk-5/6", True): 5.23,
+    ("8psk-3/5", False): 5.44, ("8psk-3/5", True): 5.60,
+    ("8psk-2/3", False): 6.45, ("8psk-2/3", True): 6.62,
+}
+
+_SHORT_SUFFIX = "-short"  # what MODCODS appends to a short-frame MODCOD's name
+
+
+def required_esn0_db(name: str, short_frame: bool = False) -> float | None:
+    """Es/N0 in dB for a frame error rate of 1e-3 on AWGN (``REQUIRED_ESN0_DB``); None for a MODCOD
+    not measured or not known. ``name`` is a ``MODCODS`` name: a ``-short`` one is the short frame
+    whatever ``short_frame`` says; the normal frame's name with ``short_frame=True`` is too."""
+    if name.endswith(_SHORT_SUFFIX):
+        name, short_frame = name[: -len(_SHORT_SUFFIX)], True
+    return REQUIRED_ESN0_DB.get((name, short_frame))
+
+
 @dataclass(frozen=True)
 class Profile:
     """Radio parameters of a stream. Units are in the names."""
