@@ -392,7 +392,8 @@ def rx_command(argv: list[str]) -> int:
     metrics = MetricsServer(*metrics_address) if args.metrics is not None else None  # binds now: a port in use is an error before any write
     log = EventLog("chaincast rx")
     if metrics is not None:
-        log("metrics", url=f"http://{metrics_address[0]}:{metrics.port}/metrics", status=f"http://{metrics_address[0]}:{metrics.port}/status")
+        host = f"[{metrics_address[0]}]" if ":" in metrics_address[0] else metrics_address[0]
+        log("metrics", url=f"http://{host}:{metrics.port}/metrics", status=f"http://{host}:{metrics.port}/status")
     live_input = None
     if spec.live:  # opened now: no dongle or no server is an error before anything is written
         live_input = LiveInput(source.source, ring_seconds=args.buffer_seconds,

@@ -134,6 +134,11 @@ class Receiver:
                 self.objects_redelivered += 1
                 self._deliver(BroadcastObject(object_type, object_id, payload))
 
+    @property
+    def latest_index(self) -> ChainIndex | None:
+        """The newest chain index of our chain heard (advisory: unsigned)."""
+        return self._index
+
     def feed(self, iq: np.ndarray) -> None:
         self.samples += len(iq)
         self._frames(self.demodulator.process(iq))

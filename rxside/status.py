@@ -172,7 +172,7 @@ def take_snapshot(receiver, live_input=None, level=None, started_monotonic: floa
     delivery = receiver.delivery
     tip = _height(delivery.tip()[0])
     headers = _height(receiver.headers.height)
-    index = receiver._index  # the latest chain index heard (no public accessor yet)
+    index = receiver.latest_index
     elapsed = time.monotonic() - started_monotonic if started_monotonic is not None else None
     fed_s = receiver.samples / rate_hz
 
@@ -204,7 +204,7 @@ def take_snapshot(receiver, live_input=None, level=None, started_monotonic: floa
         frames_ok=link.frames_ok,
         frames_failed=failed,
         fer=_fer(link.frames_ok, failed),
-        objects_in_progress=len(receiver.assembler._by_object),  # object ids with a variant held (no public count yet)
+        objects_in_progress=receiver.assembler.objects_in_progress,
         objects_complete=receiver.assembler.stats.objects_complete,
         blocks_validated=delivery.stats.blocks_validated,
         tip_height=tip,

@@ -90,10 +90,10 @@ def fake_receiver(frames: list[FrameRecord], fed_s: float | None = None, *, tip:
         demodulator=SimpleNamespace(stats=SimpleNamespace(locked=True, cfo_hz=0.0)),
         link=SimpleNamespace(stats=LinkStats(frames_ok=frames_ok, frames_failed=frames_failed, frames_unknown_modcod=10),
                              batch_frames=32),
-        assembler=SimpleNamespace(stats=SimpleNamespace(objects_complete=77), _by_object={(0, b"a"): {1}, (0, b"b"): {2, 3}}),
+        assembler=SimpleNamespace(stats=SimpleNamespace(objects_complete=77), objects_in_progress=2),
         delivery=delivery,
         headers=SimpleNamespace(height=headers),
-        _index=SimpleNamespace(tip_height=812_410),
+        latest_index=SimpleNamespace(tip_height=812_410),
     )
 
 
