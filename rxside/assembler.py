@@ -175,11 +175,11 @@ class ObjectAssembler:
 
     # ------------------------------------------------------------------ public
     @property
-    @property
     def objects_in_progress(self) -> int:
         """Object ids with at least one partial variant held."""
         return len(self._by_object)
 
+    @property
     def stored_bytes(self) -> int:
         """Bytes of symbols held against the budget."""
         return self._cost
