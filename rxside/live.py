@@ -16,6 +16,7 @@ an error for the user (a wrong address, no dongle), not something to retry for e
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -368,24 +369,28 @@ class LiveInput:
 # ----------------------------------------------------------------------------------------- meter
 
 
+def input_level(iq: np.ndarray) -> tuple[float | None, float]:
+    """(mean power in dB relative to a full-scale complex sine, share of I and Q values at or
+    beyond full scale). cu8 converted by ``cu8_to_complex`` maps codes 0 and 255 to exactly -1.0
+    and +1.0, so the same test counts a dongle's clipped samples."""
+    if not iq.size:
+        return None, 0.0
+    power = float(np.mean(iq.real.astype(np.float64) ** 2 + iq.imag.astype(np.float64) ** 2))
+    dbfs = round(10 * math.log10(power), 1) if power > 0 else -120.0
+    clipping = float(np.count_nonzero(np.abs(iq.view(np.float32)) >= 1.0)) / (2 * iq.size)
+    return dbfs, round(clipping, 5)
+
+
 @dataclass
 class InputLevel:
-    """The input's power in dB below a full-scale sine and the share of clipped components
-    (cu8 bytes at 0 or 255), over the last segment measured."""
+    """The input's level (``input_level``) over the last segment measured."""
 
     dbfs: float | None = None
     clipping: float = 0.0
 
-    def measure(self, raw: bytes, iq: np.ndarray, datatype: str) -> None:
-        if not len(iq):
-            return
-        power = float(np.mean(iq.real.astype(np.float32) ** 2 + iq.imag.astype(np.float32) ** 2))
-        self.dbfs = round(10 * np.log10(power), 1) if power > 0 else -120.0
-        if datatype == "cu8":
-            b = np.frombuffer(raw, np.uint8)
-            self.clipping = round(float(np.count_nonzero((b == 0) | (b == 255))) / b.size, 4)
-        else:
-            self.clipping = round(float(np.count_nonzero(np.abs(iq.view(np.float32)) >= 1.0)) / (2 * iq.size), 4)
+    def measure(self, iq: np.ndarray) -> None:
+        if iq.size:
+            self.dbfs, self.clipping = input_level(iq)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, step_s: float = 0.05) -> bool:

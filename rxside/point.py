@@ -37,7 +37,8 @@ import numpy as np
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, PROFILES, modcod_by_name, required_esn0_db
 from chaincast.fec.wire.recording import BYTES_PER_SAMPLE
 from chaincast.rxside.errors import ReceiverError
-from chaincast.rxside.live import DEFAULT_RING_SECONDS, LiveInput
+from chaincast.rxside.bigdigits import big_text
+from chaincast.rxside.live import DEFAULT_RING_SECONDS, LiveInput, input_level
 from chaincast.rxside.logfmt import EventLog
 from chaincast.rxside.runloop import StopSignals, default_overflow
 from chaincast.rxside.source import FileSource, raw_to_complex
@@ -111,18 +112,6 @@ class Peaks:
                 f"({self.windows} windows, {self.seconds:.2f} s)")
 
 
-def input_level(iq: np.ndarray) -> tuple[float | None, float]:
-    """(mean power in dB relative to a full-scale complex sine, share of I and Q values at or
-    beyond full scale). cu8 converted by ``cu8_to_complex`` maps codes 0 and 255 to exactly -1.0
-    and +1.0, so the same test counts a dongle's clipped samples."""
-    if not iq.size:
-        return None, 0.0
-    power = float(np.mean(iq.real.astype(np.float64) ** 2 + iq.imag.astype(np.float64) ** 2))
-    dbfs = round(10 * math.log10(power), 1) if power > 0 else -120.0
-    clipping = float(np.count_nonzero(np.abs(iq.view(np.float32)) >= 1.0)) / (2 * iq.size)
-    return dbfs, round(clipping, 5)
-
-
 class Meter:
     """Windows of ``window`` samples -> WindowFigures. ``feed(iq, gap, dropped)``; a gap starts a
     new window (the samples before it are not measured with the ones after)."""
@@ -193,23 +182,6 @@ def live_chunks(live: LiveInput, chunk_samples: int) -> Iterator[tuple[np.ndarra
 # ---------------------------------------------------------------------------------------- display
 
 
-_FONT = {  # 5 rows, for the large figures
-    "0": ("███", "█ █", "█ █", "█ █", "███"), "1": (" █ ", "██ ", " █ ", " █ ", "███"),
-    "2": ("███", "  █", "███", "█  ", "███"), "3": ("███", "  █", "███", "  █", "███"),
-    "4": ("█ █", "█ █", "███", "  █", "  █"), "5": ("███", "█  ", "███", "  █", "███"),
-    "6": ("███", "█  ", "███", "█ █", "███"), "7": ("███", "  █", "  █", "  █", "  █"),
-    "8": ("███", "█ █", "███", "█ █", "███"), "9": ("███", "█ █", "███", "  █", "███"),
-    ".": (" ", " ", " ", " ", "█"), "-": ("   ", "   ", "███", "   ", "   "), "+": ("   ", " █ ", "███", " █ ", "   "),
-    " ": ("  ",) * 5,
-}
-
-
-def big_text(text: str) -> list[str]:
-    """``text`` (digits, '.', '-', '+', ' ') in the 5-row block font, each cell two columns wide: 5 lines."""
-    glyphs = [_FONT.get(c, _FONT[" "]) for c in text]
-    return ["  ".join("".join(cell * 2 for cell in glyph[row]) for glyph in glyphs) for row in range(5)]
-
-
 def bar(value: float | None, peak: float | None, scale: tuple[float, float], width: int = BAR_WIDTH) -> str:
     """A bar filled to ``value`` on ``scale`` (dB), with ``|`` where the peak so far is."""
     low, high = scale
@@ -246,7 +218,7 @@ def terminal_view(figures: WindowFigures, peaks: Peaks, source_name: str, needed
     def column(title: str, value: str, style: str, value_db: float | None, peak_db: float | None, peak_t: float | None,
                scale: tuple[float, float], note: str) -> Group:
         peak = "peak --" if peak_db is None else f"peak {peak_db:.1f} dB at {peak_t:.1f} s"
-        return Group(Text(title, style="bold"), Text("\n".join(big_text(value)), style=style),
+        return Group(Text(title, style="bold"), Text("\n".join(big_text(value, scale=2)), style=style),
                      Text(bar(value_db, peak_db, scale, width), style=style), Text(f"{peak}   {note}", style="dim"))
 
     width = max(10, min(BAR_WIDTH, (columns - 14) // 2))

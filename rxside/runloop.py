@@ -103,7 +103,7 @@ def receive_live(receiver: Receiver, live_input: LiveInput, sink_delivery, log, 
                 receiver.discontinuity(segment.dropped)
             if segment.raw:
                 iq = raw_to_complex(segment.raw, live_input.datatype)
-                level.measure(segment.raw, iq, live_input.datatype)
+                level.measure(iq)
                 receiver.feed(iq)
                 fed = True
             if sink_delivery is not None:

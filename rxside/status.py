@@ -42,6 +42,7 @@ from rich.text import Text
 
 from chaincast.fec.wire.profile import required_esn0_db
 from chaincast.rxside.errors import ReceiverError
+from chaincast.rxside.bigdigits import big_text
 from chaincast.rxside.logfmt import format_event
 
 WINDOW_S = 2.0  # Es/N0 median and recent frame error rate: frames of the last this many seconds
@@ -269,22 +270,6 @@ class StatusLog:
 
 
 # ---------------------------------------------------------------------------------------- display
-
-_DIGITS = {  # 3x5 block digits for the Es/N0 figure, readable from a step away
-    "0": ("███", "█ █", "█ █", "█ █", "███"), "1": (" █ ", "██ ", " █ ", " █ ", "███"),
-    "2": ("███", "  █", "███", "█  ", "███"), "3": ("███", "  █", "███", "  █", "███"),
-    "4": ("█ █", "█ █", "███", "  █", "  █"), "5": ("███", "█  ", "███", "  █", "███"),
-    "6": ("███", "█  ", "███", "█ █", "███"), "7": ("███", "  █", "  █", "  █", "  █"),
-    "8": ("███", "█ █", "███", "█ █", "███"), "9": ("███", "█ █", "███", "  █", "███"),
-    ".": (" ", " ", " ", " ", "█"), "-": ("   ", "   ", "███", "   ", "   "),
-}
-
-
-def big_text(text: str) -> list[str]:
-    """``text`` (digits, ".", "-") in 5 rows of block characters."""
-    glyphs = [_DIGITS[c] for c in text if c in _DIGITS]
-    return [" ".join(g[row] for g in glyphs) for row in range(5)]
-
 
 def margin_style(margin_db: float | None) -> str:
     if margin_db is None:

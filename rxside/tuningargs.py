@@ -14,13 +14,13 @@ import math
 
 from chaincast.rxside.errors import ReceiverError
 from chaincast.rxside.live import DEFAULT_SAMPLE_RATE_HZ, Tuning
+from chaincast.rxside.source import SAMPLE_RATE_RANGE_HZ
 
 TUNER_RANGE_HZ = (24e6, 1766e6)  # R820T/R828D; other tuners and radios are checked by their drivers
 UNIVERSAL_LNB_LO_HZ = (9.75e9, 10.6e9)
 LNB_LO_RANGE_HZ = (1e9, 30e9)
 GAIN_RANGE_DB = (0.0, 60.0)
 PPM_RANGE = (-1000, 1000)
-SAMPLE_RATE_RANGE_HZ = (1e3, 100e6)
 
 TUNING_OPTIONS = ("freq", "downlink_freq", "lnb_lo", "gain", "ppm", "bias_tee")
 

@@ -155,6 +155,6 @@ def test_input_level_of_cu8_full_scale_and_clipping():
     level = InputLevel()
     raw = np.array([0, 255] * 500 + [128, 128] * 500, np.uint8).tobytes()
     from chaincast.rxside.source import raw_to_complex
-    level.measure(raw, raw_to_complex(raw, "cu8"), "cu8")
+    level.measure(raw_to_complex(raw, "cu8"))
     assert level.clipping == pytest.approx(0.5)
     assert -3.5 < level.dbfs < 0.5  # half the samples at full scale on both rails

@@ -24,7 +24,9 @@ import sigmf.sigmffile
 
 from chaincast.fec.wire.recording import parse_sigmf_meta
 from chaincast.rxside.errors import ReceiverError
-from chaincast.rxside.point import Meter, Peaks, WindowFigures, big_text, input_level
+from chaincast.rxside.bigdigits import big_text
+from chaincast.rxside.live import input_level
+from chaincast.rxside.point import Meter, Peaks, WindowFigures
 from chaincast.rxside.record import output_paths, recording_metadata
 from chaincast.rxside.tuningargs import add_tuning_arguments, tuning_from_args
 from tests.conftest import REGTEST_CHAIN, shared_file
@@ -180,7 +182,7 @@ def test_input_level_and_large_figures():
     full = np.full(1000, 1 + 0j, np.complex64)  # cu8 code 255 on I, a full-scale complex sine's power
     assert input_level(full) == (0.0, 0.5)
     assert input_level(np.zeros(0, np.complex64)) == (None, 0.0)
-    rows = big_text("-1.5")
+    rows = big_text("-1.5", scale=2)  # as point shows its figures
     assert len(rows) == 5 and len({len(row) for row in rows}) == 1 and rows[2].startswith("██████")
 
 
