@@ -29,7 +29,8 @@ from chaincast.rxside.logfmt import EventLog
 from chaincast.rxside.runloop import StopSignals, default_overflow, input_figures, receive_file, receive_live
 from chaincast.rxside.sources import open_live, parse_source
 from chaincast.rxside.status import MetricsServer, parse_listen_address
-from chaincast.rxside.tuningargs import add_tuning_arguments, tuning_from_args, tuning_given
+from chaincast.rxside.tuningargs import (FREQUENCY_FORMS, add_tuning_arguments, refuse_tuning_for_stdin, tuning_from_args,
+                                         tuning_given)
 
 EXIT_SINK_PENDING = 75  # sysexits.h EX_TEMPFAIL: validated blocks wait for a sink that was down; run again
 MAX_SAMPLES_PER_SYMBOL = 64  # the matched filter and the timing loop grow with it; more only costs time and memory
@@ -48,6 +49,13 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: list[str]) -> argpa
     known, _ = pre.parse_known_args(argv)
     if known.config is not None:
         settings = load_config(Path(known.config), parser)
+        given = options_given(parser, argv)
+        for form in FREQUENCY_FORMS:  # --freq on the command line replaces the file's downlink and LO, and the reverse
+            if given & set(form):
+                for other in FREQUENCY_FORMS:
+                    if other is not form:
+                        for dest in other:
+                            settings.pop(dest, None)
         parser.set_defaults(**settings)
         for action in parser._actions:  # a required option the file gives is not required on the command line
             if action.dest in settings and action.required:
@@ -56,6 +64,19 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: list[str]) -> argpa
     if args.input is None:
         parser.error("a SOURCE is needed (a recording, -, rtl_tcp://HOST:PORT, rtlsdr://, soapy://), or 'source' in --config")
     return args
+
+
+def options_given(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The dests the command line sets (parsed with every default suppressed, nothing required)."""
+    saved = [(action, action.default, action.required) for action in parser._actions]
+    try:
+        for action in parser._actions:
+            action.default, action.required = argparse.SUPPRESS, False
+        given, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default, required in saved:
+            action.default, action.required = default, required
+    return set(vars(given))
 
 
 def load_config(path: Path, parser: argparse.ArgumentParser) -> dict:
@@ -106,7 +127,8 @@ def refuse_tuning_for_recording(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chaincast rx", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Receive a chaincast IQ recording and deliver validated blocks.",
+        description="Receive chaincast from a radio (rtlsdr://, rtl_tcp://, soapy://), raw IQ on standard input or "
+                    "a recording, and deliver the blocks libbitcoinkernel validates.",
         epilog="sinks: every block is validated by libbitcoinkernel into --datadir first; a sink then gets\n"
                "the datadir's validated chain in height order, never a block that failed.\n"
                "--sink rpc: submitblock to a running bitcoind (cookie: --rpc-cookie, else DATADIR[/CHAIN]/.cookie,\n"
@@ -161,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--rpc-password", metavar="PASSWORD", help="rpcpassword (visible to other local users in the process list: prefer the cookie)")
     sink.add_argument("--out", metavar="DIR", help="the folder for --sink folder")
     sink.add_argument("--sink-wait", type=float, default=10.0, metavar="S",
-                      help=f"seconds to keep retrying a sink that is down when the recording ends (default 10, "
+                      help=f"seconds to keep retrying a sink that is down when the input ends or rx is stopped (default 10, "
                            f"at most {MAX_SINK_WAIT_S:g})")
     add_tuning_arguments(p, sample_rate=False)
     live = p.add_argument_group("live reception")
@@ -171,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--overflow", choices=["drop", "wait"], default=None,
                       help="when the buffer is full: drop the oldest samples (radios, pipes) or make the source wait "
                            "(the default for a file redirected to standard input)")
-    live.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of input")
+    live.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of running (wall clock), input or not")
     live.add_argument("--metrics", metavar="HOST:PORT",
                       help="serve Prometheus metrics (/metrics) and the status as JSON (/status) over HTTP")
     live.add_argument("--status-interval", type=float, default=10.0, metavar="S",
@@ -376,7 +398,9 @@ def rx_command(argv: list[str]) -> int:
     check_options(args)
     spec = parse_source(args.input)
     if spec.live:
-        source = LiveStreamInfo(open_live(spec, tuning_from_args(args), args.datatype))
+        if spec.kind == "stdin":
+            refuse_tuning_for_stdin(args, "rx")
+        source = LiveStreamInfo(open_live(spec, tuning_from_args(args, spec.kind), args.datatype))
     else:
         refuse_tuning_for_recording(args)
         source = FileSource(args.input, sample_rate_hz=args.sample_rate, chunk_samples=args.chunk_samples, datatype=args.datatype)
@@ -460,8 +484,8 @@ def rx_command(argv: list[str]) -> int:
             f"tip {report.tip_height} {report.tip_hash}"
             + (f", headers to {report.headers_height}" if report.headers_height >= 0 else "")
             + (f", the broadcast's tip {report.broadcast_tip_height}" if report.broadcast_tip_height >= 0 else "")
-            + f"  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, "
-            f"{report.duration_s:.2f} s of signal in {wall_s:.2f} s)"
+            + ("  (" if report.esn0_db is None else f"  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, ")
+            + f"{report.duration_s:.2f} s of signal in {wall_s:.2f} s)"
         )
         if report.files_saved or report.files_rejected or report.files_known:
             why = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(report.files_rejected_why.items()))

@@ -32,6 +32,11 @@ from chaincast.rxside.errors import ReceiverError
 DEFAULT_SAMPLE_RATE_HZ = 2.4e6  # an RTL-SDR's highest rate without lost samples on most hosts
 DEFAULT_RING_SECONDS = 2.0  # of input held between the reader and the receive loop
 BACKOFF_S = (0.5, 30.0)  # first and longest wait before reopening a lost source
+# A connection that delivered samples for this long was a working one: the wait before the next
+# reopening starts again from the shortest. One that opens and fails at once (a server that accepts
+# and closes, a device that opens but gives nothing) keeps doubling the wait, so it is not retried
+# twice a second for months.
+STABLE_CONNECTION_S = 10.0
 
 
 class SourceLost(Exception):
@@ -83,6 +88,10 @@ class LiveSource(Protocol):
     def capture(self) -> dict:
         """Settings and device description for recording metadata."""
 
+    # Optional: ``loss_events`` and ``samples_lost``, running counts of losses below the ring (a
+    # driver's overflow, a USB buffer the adapter could not queue; 0 samples when the driver does
+    # not say how many). ``LiveInput`` adds them to the ring's counts and marks a gap there.
+
 
 # ---------------------------------------------------------------------------------------- buffer
 
@@ -124,11 +133,12 @@ class SampleRing:
         self.bytes_per_sample = int(bytes_per_sample)
         self.overflow = overflow
         self.stats = RingStats()
-        self._chunks: deque[tuple[bytes, bool]] = deque()  # (raw, a gap right before it)
+        self._chunks: deque[tuple[bytes, bool, int]] = deque()  # (raw, a gap right before it, samples lost right before it)
         self._held = 0  # samples in _chunks
         self._dropped_pending = 0  # dropped since the last get (right before the oldest chunk held)
         self._gap_pending = False  # before the oldest chunk held (samples dropped)
-        self._gap_next = False  # before the next chunk put (the source was reopened)
+        self._gap_next = False  # before the next chunk put (the source was reopened, or lost samples)
+        self._lost_next = 0  # samples lost below the ring before the next chunk put
         self._closed = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
@@ -157,13 +167,14 @@ class SampleRing:
             elif self._held + n > self.capacity_samples:
                 lost = 0
                 while self._held + n > self.capacity_samples:
-                    oldest, _ = self._chunks.popleft()
+                    oldest, _, lost_before = self._chunks.popleft()
                     k = len(oldest) // self.bytes_per_sample
                     self._held -= k
                     lost += k
+                    self._dropped_pending += lost_before  # counted already, when it was lost
                 self._note_drop(lost)
-            self._chunks.append((raw, self._gap_next))
-            self._gap_next = False
+            self._chunks.append((raw, self._gap_next, self._lost_next))
+            self._gap_next, self._lost_next = False, 0
             self._held += n
             self.stats.peak_fill_samples = max(self.stats.peak_fill_samples, self._held)
             self._cond.notify_all()
@@ -173,6 +184,15 @@ class SampleRing:
         self.stats.overflows += 1
         self._dropped_pending += samples
         self._gap_pending = True
+
+    def note_loss(self, samples: int, events: int = 1) -> None:
+        """Samples lost before they reached the ring (``samples`` 0: how many is not known): counted
+        with the ring's own drops, and the next samples put start a new segment."""
+        with self._cond:
+            self.stats.samples_dropped += samples
+            self.stats.overflows += events
+            self._lost_next += samples
+            self._gap_next = True
 
     def mark_gap(self) -> None:
         """The next samples put do not follow the last ones (the source was reopened)."""
@@ -200,8 +220,9 @@ class SampleRing:
                 return Segment(b"", 0, False)
             parts, taken = [], 0
             gap = self._gap_pending or self._chunks[0][1]
+            dropped = self._dropped_pending + self._chunks[0][2]
             while self._chunks and taken < max_samples:
-                chunk, gap_before = self._chunks[0]
+                chunk, gap_before, _ = self._chunks[0]
                 if parts and gap_before:  # a segment never spans a gap
                     break
                 k = len(chunk) // self.bytes_per_sample
@@ -210,14 +231,14 @@ class SampleRing:
                 if taken + k > max_samples:  # split a chunk larger than what is asked
                     cut = (max_samples - taken) * self.bytes_per_sample
                     parts.append(chunk[:cut])
-                    self._chunks[0] = (chunk[cut:], False)
+                    self._chunks[0] = (chunk[cut:], False, 0)
                     k = max_samples - taken
                 else:
                     parts.append(self._chunks.popleft()[0])
                 taken += k
             self._held -= taken
             self.stats.samples_out += taken
-            segment = Segment(b"".join(parts), self._dropped_pending, gap)
+            segment = Segment(b"".join(parts), dropped, gap)
             self._dropped_pending, self._gap_pending = 0, False
             self._cond.notify_all()
             return segment
@@ -234,6 +255,7 @@ class InputStats:
     losses: int = 0
     last_error: str = ""
     ended: bool = False  # the source reached its end (standard input closed)
+    last_input_monotonic: float | None = None  # time.monotonic() when samples last came in
     ring: RingStats = field(default_factory=RingStats)
 
 
@@ -246,8 +268,10 @@ class LiveInput:
     """
 
     def __init__(self, source: LiveSource, ring_seconds: float = DEFAULT_RING_SECONDS, overflow: str = "drop",
-                 backoff_s: tuple[float, float] = BACKOFF_S, log: Callable[..., None] | None = None):
+                 backoff_s: tuple[float, float] = BACKOFF_S, log: Callable[..., None] | None = None,
+                 stable_connection_s: float = STABLE_CONNECTION_S):
         self.source = source
+        self.stable_connection_s = stable_connection_s
         self.bytes_per_sample = BYTES_PER_SAMPLE[source.datatype]
         capacity = max(1, int(ring_seconds * source.sample_rate_hz))
         self.ring = SampleRing(capacity, self.bytes_per_sample, overflow)
@@ -322,7 +346,7 @@ class LiveInput:
                     self.stats.reconnects += not first
                     self.stats.connected, first = True, False
                     self.log("source_open", source=self.source.name, opened=self.stats.opened)
-                    delay = self.backoff_s[0]
+                    opened_at, samples_before = time.monotonic(), self.ring.stats.samples_in
                     try:
                         if self._pump():
                             self.stats.ended = True
@@ -333,8 +357,12 @@ class LiveInput:
                     finally:
                         self.stats.connected = False
                         self.source.close()
+                    if (time.monotonic() - opened_at >= self.stable_connection_s
+                            and self.ring.stats.samples_in > samples_before):
+                        delay = self.backoff_s[0]
                 if not self.source.reopens:
                     return
+                self.log("source_retry", source=self.source.name, wait_s=round(delay, 2))
                 if self._stop.wait(delay):
                     return
                 delay = min(delay * 2, self.backoff_s[1])
@@ -354,8 +382,16 @@ class LiveInput:
     def _pump(self) -> bool:
         """Read until the stream ends (True) or stop() (False); SourceLost propagates."""
         partial = b""  # a read may end inside a sample
+        events_seen = getattr(self.source, "loss_events", 0)
+        samples_seen = getattr(self.source, "samples_lost", 0)
         while not self._stop.is_set():
             raw = self.source.read()
+            events = getattr(self.source, "loss_events", 0)
+            if events != events_seen:
+                samples = getattr(self.source, "samples_lost", 0)
+                self.ring.note_loss(max(0, samples - samples_seen), max(1, events - events_seen))
+                events_seen, samples_seen = events, samples
+                partial = b""  # what follows does not continue the sample cut short
             if not raw:
                 return True
             if partial:
@@ -363,6 +399,7 @@ class LiveInput:
             cut = len(raw) - len(raw) % self.bytes_per_sample
             partial = raw[cut:]
             self.ring.put(raw[:cut])
+            self.stats.last_input_monotonic = time.monotonic()
         return False
 
 

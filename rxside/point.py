@@ -43,7 +43,7 @@ from chaincast.rxside.logfmt import EventLog
 from chaincast.rxside.runloop import StopSignals, default_overflow
 from chaincast.rxside.source import FileSource, raw_to_complex
 from chaincast.rxside.sources import open_live, parse_source
-from chaincast.rxside.tuningargs import add_tuning_arguments, tuning_from_args, tuning_given
+from chaincast.rxside.tuningargs import add_tuning_arguments, refuse_tuning_for_stdin, tuning_from_args, tuning_given
 from chaincast.sdr import spectrum
 
 WINDOW_S = 0.25
@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a recording (.sigmf-meta, .cu8, .cf32)")
     p.add_argument("--profile", choices=sorted(PROFILES), default=None,
                    help="link profile: symbol rate, roll-off, modulation (default: a recording's, else 'default')")
-    p.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of input")
+    p.add_argument("--seconds", type=float, default=None, metavar="S",
+                   help="stop after S seconds of input, rounded up to whole windows (default: at the input's end, or Ctrl-C)")
     p.add_argument("--window-seconds", type=float, default=WINDOW_S, metavar="S",
                    help=f"input per measurement (default {WINDOW_S:g}: longer steadies the figures, shorter follows the "
                         f"dish faster)")
@@ -283,7 +284,9 @@ def point_command(argv: list[str]) -> int:
     if spec.live:
         if args.fast:
             raise ReceiverError("--fast is for a recording; a live source comes at its own pace")
-        source = open_live(spec, tuning_from_args(args), args.datatype)
+        if spec.kind == "stdin":
+            refuse_tuning_for_stdin(args, "point")
+        source = open_live(spec, tuning_from_args(args, spec.kind), args.datatype)
         live = LiveInput(source, ring_seconds=DEFAULT_RING_SECONDS, overflow=default_overflow(source), log=log)
         rate, name = source.sample_rate_hz, source.name
     else:

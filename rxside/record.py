@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="X.sigmf-meta",
                    help="the recording's metadata file; the samples go to X.sigmf-data beside it")
     p.add_argument("--seconds", type=float, default=None, metavar="S",
-                   help="stop after S seconds of samples (default: when the input ends, or Ctrl-C)")
+                   help="stop after S seconds of samples (default: when standard input ends, or Ctrl-C; a radio or "
+                        "an rtl_tcp server is reopened when lost, so without --seconds it runs until Ctrl-C)")
     p.add_argument("--datatype", choices=sorted(BYTES_PER_SAMPLE), default=None,
                    help="standard input's sample format (default cu8, as rtl_sdr writes)")
     p.add_argument("--force", action="store_true", help="replace an existing recording of that name")
@@ -192,7 +193,7 @@ def record_command(argv: list[str]) -> int:
     if not spec.live:
         raise ReceiverError(f"{args.input}: record reads a live source (-, rtl_tcp://, rtlsdr://, soapy://); "
                             f"a recording is already one")
-    tuning = tuning_from_args(args)
+    tuning = tuning_from_args(args, spec.kind)  # for standard input: the settings of the program writing it, as metadata
     meta_path, data_path = output_paths(args.out)
     check_output(meta_path, data_path, args.force)
     log = EventLog("chaincast record")

@@ -14,6 +14,7 @@ import threading
 
 from chaincast.rxside.errors import ReceiverError
 from chaincast.rxside.live import SourceLost, Tuning
+from chaincast.rxside.rtltcp import TUNER_NAMES, check_tuner_range
 
 ASYNC_BUFFER_BYTES = 1 << 18  # per USB transfer handed over: 54 ms at 2.4 Msps
 QUEUE_BUFFERS = 16  # between the USB thread and read(); beyond it the ring's drop policy applies upstream
@@ -37,6 +38,8 @@ class RtlSdrSource:
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
         self.tuner = ""
+        self.loss_events = 0  # USB buffers lost because read() fell behind (LiveSource's loss counters)
+        self.samples_lost = 0
 
     def open(self) -> None:
         from rtlsdr import RtlSdr
@@ -57,10 +60,15 @@ class RtlSdrSource:
             sdr.gain = "auto" if self.tuning.gain_db is None else self.tuning.gain_db
             if self.tuning.bias_tee:
                 sdr.set_bias_tee(True)
-            self.tuner = str(getattr(sdr, "get_tuner_type", lambda: "")())
+            tuner_type = int(sdr.get_tuner_type())
+            self.tuner = TUNER_NAMES.get(tuner_type, f"tuner type {tuner_type}")
+            check_tuner_range(self.name, tuner_type, self.tuning.frequency_hz)
         except (LibUSBError, OSError) as bad:
             sdr.close()
             raise SourceLost(f"RTL-SDR settings refused ({bad})") from None
+        except ReceiverError:
+            sdr.close()
+            raise
         self._sdr, self._failure = sdr, None
         self._queue = queue.Queue(QUEUE_BUFFERS)
         self._thread = threading.Thread(target=self._read_async, name=f"chaincast-usb {self.name}", daemon=True)
@@ -68,10 +76,21 @@ class RtlSdrSource:
 
     def _read_async(self) -> None:
         def on_buffer(values, _context):
+            raw = bytes(values)
             try:
-                self._queue.put_nowait(bytes(values))
-            except queue.Full:  # read() is not keeping up: the newest buffer is lost, counted upstream as a gap
-                pass
+                self._queue.put_nowait(raw)
+            except queue.Full:
+                # read() is not keeping up: the backlog goes (as the ring drops its oldest samples),
+                # so that what read() returns next follows the loss LiveInput counts before it
+                lost = 0
+                while True:
+                    try:
+                        lost += len(self._queue.get_nowait()) // 2
+                    except queue.Empty:
+                        break
+                self.samples_lost += lost
+                self.loss_events += 1
+                self._queue.put_nowait(raw)
         try:
             self._sdr.read_bytes_async(on_buffer, ASYNC_BUFFER_BYTES)
             self._failure = "the device stopped streaming"

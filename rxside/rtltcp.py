@@ -72,6 +72,19 @@ SIGNED_COMMANDS = frozenset({SET_GAIN, SET_FREQ_CORRECTION, SET_BIAS_TEE})
 
 TUNER_NAMES = {0: "unknown", 1: "E4000", 2: "FC0012", 3: "FC0013", 4: "FC2580", 5: "R820T", 6: "R828D"}
 TUNER_R820T = 5
+# What each tuner can tune, from librtlsdr's drivers (the E4000 has a hole near 1.1-1.25 GHz not
+# listed here). A satellite IF (950-2150 MHz) needs an R820T/R828D (to 1766 MHz) or an E4000.
+TUNER_RANGES_HZ = {1: (52e6, 2200e6), 2: (22e6, 948.6e6), 3: (22e6, 1100e6), 4: (146e6, 924e6),
+                   5: (24e6, 1766e6), 6: (24e6, 1766e6)}
+
+
+def check_tuner_range(name: str, tuner_type: int, frequency_hz: float | None) -> None:
+    """ReceiverError when the tuner the device reports cannot tune ``frequency_hz``."""
+    span = TUNER_RANGES_HZ.get(tuner_type)
+    if frequency_hz is None or span is None or span[0] <= frequency_hz <= span[1]:
+        return
+    raise ReceiverError(f"{name}: its {TUNER_NAMES[tuner_type]} tuner covers {span[0] / 1e6:g}-{span[1] / 1e6:g} MHz, "
+                        f"not {frequency_hz / 1e6:g} MHz")
 R820T_GAIN_COUNT = 29  # librtlsdr's r82xx_gains table, 0 to 49.6 dB
 
 
@@ -247,6 +260,7 @@ class RtlTcpSource:
             raise SourceLost(f"cannot connect ({_why(bad)})") from None
         try:
             self.greeting = self._read_greeting(sock)
+            check_tuner_range(self.name, self.greeting.tuner_type, self.tuning.frequency_hz)
             sock.sendall(b"".join(command.pack() for command in self.commands))
             sock.settimeout(POLL_S)
         except OSError as bad:

@@ -85,7 +85,8 @@ def receive_file(receiver: Receiver, source: FileSource, first_sample: int, sink
 
 def receive_live(receiver: Receiver, live_input: LiveInput, sink_delivery, log, metrics=None,
                  status_interval_s: float = 10.0, seconds: float | None = None) -> ReceiveReport:
-    """Until the source ends (standard input), ``seconds`` of input have been taken, or a signal
+    """Until the source ends (standard input), ``seconds`` of running time (wall clock, so that a
+    source that delivers nothing still stops) have passed, or a signal
     (``live_input.stop()``). Each gap in the input (dropped samples, a reopened source) makes the
     demodulator acquire again."""
     rate = live_input.sample_rate_hz
@@ -115,7 +116,7 @@ def receive_live(receiver: Receiver, live_input: LiveInput, sink_delivery, log, 
                 if metrics is not None:
                     metrics.update(snapshot)
                 last_status = now
-            if seconds is not None and receiver.samples >= seconds * rate:
+            if seconds is not None and now - started >= seconds:
                 live_input.stop()
         report = receiver.finish()
     finally:

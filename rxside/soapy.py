@@ -65,6 +65,8 @@ class SoapySource:
         self._stream = None
         self._buffer = np.zeros(READ_SAMPLES, np.complex64)
         self.driver = ""
+        self.loss_events = 0  # SOAPY_SDR_OVERFLOW reports (LiveSource's loss counters; drivers do not say how many)
+        self.samples_lost = 0
 
     def open(self) -> None:
         soapy = self.soapy
@@ -100,7 +102,8 @@ class SoapySource:
             if result.ret > 0:
                 return self._buffer[:result.ret].tobytes()
             if result.ret == self.soapy.SOAPY_SDR_OVERFLOW:
-                continue  # the driver lost samples; the demodulator re-acquires on its own
+                self.loss_events += 1  # the driver lost samples: LiveInput counts it and marks a gap
+                continue
             timeouts += 1
             if result.ret != self.soapy.SOAPY_SDR_TIMEOUT or timeouts >= MAX_TIMEOUTS:
                 raise SourceLost(f"readStream: {self.soapy.errToStr(result.ret)}")

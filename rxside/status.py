@@ -158,6 +158,13 @@ def take_snapshot(receiver, live_input=None, level=None, started_monotonic: floa
         stale_s = STALE_S
     if frames and frames[-1].meta["time_s"] < position_s - stale_s:
         frames = []
+    # A live input that stops delivering stops the input's clock too: the wall clock says the
+    # figures of its last frames no longer describe the signal.
+    input_quiet = live_input is not None and (
+        not live_input.stats.connected or live_input.stats.last_input_monotonic is None
+        or time.monotonic() - live_input.stats.last_input_monotonic > STALE_S)
+    if input_quiet:
+        frames = []
     newest_s = frames[-1].meta["time_s"] if frames else 0.0
     recent = [f for f in frames if f.meta["time_s"] >= newest_s - WINDOW_S]
     drifting = [f for f in frames if f.meta["time_s"] >= newest_s - DRIFT_WINDOW_S and f.meta.get("locked")]
@@ -191,9 +198,9 @@ def take_snapshot(receiver, live_input=None, level=None, started_monotonic: floa
         taken_unix_s=round(time.time(), 3),
         elapsed_s=round(elapsed, 3) if elapsed is not None else None,
         connected=connected,
-        input_dbfs=level.dbfs if level is not None else None,
-        clipping=level.clipping if level is not None and level.dbfs is not None else None,
-        locked=bool(receiver.demodulator.stats.locked),
+        input_dbfs=level.dbfs if level is not None and not input_quiet else None,
+        clipping=level.clipping if level is not None and level.dbfs is not None and not input_quiet else None,
+        locked=bool(receiver.demodulator.stats.locked) and not input_quiet,
         esn0_db=esn0,
         modcod=modcod,
         threshold_db=threshold,

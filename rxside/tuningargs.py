@@ -4,7 +4,7 @@
 The frequency plan of a satellite receiver: the dish's LNB mixes the Ku-band downlink (10.7-12.75
 GHz) down with its local oscillator (a universal LNB: 9.75 GHz for the low band, 10.6 GHz for the
 high band) to an IF of 950-2150 MHz on the coax, which the RTL-SDR tunes (24-1766 MHz for an R820T
-tuner): IF = downlink - LO.
+tuner, 52-2200 MHz for an E4000): IF = downlink - LO.
 """
 
 from __future__ import annotations
@@ -16,13 +16,18 @@ from chaincast.rxside.errors import ReceiverError
 from chaincast.rxside.live import DEFAULT_SAMPLE_RATE_HZ, Tuning
 from chaincast.rxside.source import SAMPLE_RATE_RANGE_HZ
 
-TUNER_RANGE_HZ = (24e6, 1766e6)  # R820T/R828D; other tuners and radios are checked by their drivers
+# What an RTL-SDR can tune, whichever its tuner: 24 MHz (R820T/R828D) to 2200 MHz (E4000). The
+# tuner's own range (TUNER_RANGES_HZ in rtltcp) is checked once the device or server says which
+# it is; other radios (soapy://) are checked by their drivers.
+RTL_SDR_RANGE_HZ = (24e6, 2200e6)
+RTL_SOURCES = ("rtl_tcp", "rtlsdr")
 UNIVERSAL_LNB_LO_HZ = (9.75e9, 10.6e9)
 LNB_LO_RANGE_HZ = (1e9, 30e9)
 GAIN_RANGE_DB = (0.0, 60.0)
 PPM_RANGE = (-1000, 1000)
 
 TUNING_OPTIONS = ("freq", "downlink_freq", "lnb_lo", "gain", "ppm", "bias_tee")
+FREQUENCY_FORMS = (("freq",), ("downlink_freq", "lnb_lo"))  # two ways to give the tuner frequency
 
 
 def add_tuning_arguments(parser: argparse.ArgumentParser, sample_rate: bool = True) -> None:
@@ -38,7 +43,9 @@ def add_tuning_arguments(parser: argparse.ArgumentParser, sample_rate: bool = Tr
                        help="tuner gain in dB, or auto (the default: the tuner's AGC)")
     group.add_argument("--ppm", type=_integer, default=0, metavar="PPM", help="crystal frequency correction in ppm (default 0)")
     group.add_argument("--bias-tee", action="store_true",
-                       help="power the LNB through the coax (RTL-SDR Blog dongles; rtl_tcp command 0x0e)")
+                       help="switch on the dongle's 4.5 V bias tee (RTL-SDR Blog dongles; rtl_tcp command 0x0e): enough "
+                            "for an LNA or an LNB that accepts 4.5 V, not for a universal LNB (13/18 V: use a power "
+                            "inserter or a satellite receiver's supply)")
     if sample_rate:
         group.add_argument("--sample-rate", type=float, default=None, metavar="HZ",
                            help=f"samples/s (default {DEFAULT_SAMPLE_RATE_HZ:g})")
@@ -51,8 +58,17 @@ def tuning_given(args: argparse.Namespace) -> list[str]:
             if getattr(args, name, None) not in (None, defaults.get(name))]
 
 
-def tuning_from_args(args: argparse.Namespace) -> Tuning:
-    """Checked ``Tuning``; ReceiverError naming the option otherwise."""
+def refuse_tuning_for_stdin(args: argparse.Namespace, command: str) -> None:
+    """Standard input brings samples only: the radio options would be silently ignored."""
+    given = tuning_given(args)
+    if given:
+        raise ReceiverError(f"{given[0]} is for a radio (rtl_tcp://, rtlsdr://, soapy://); with standard input the "
+                            f"program writing it is tuned (e.g. rtl_sdr -f HZ -g DB -s RATE - | chaincast {command} - ...)")
+
+
+def tuning_from_args(args: argparse.Namespace, source_kind: str = "") -> Tuning:
+    """Checked ``Tuning``; ReceiverError naming the option otherwise. ``source_kind``: a
+    ``SourceSpec.kind``; the frequency is checked against an RTL-SDR's range for rtl_tcp and rtlsdr."""
     rate = DEFAULT_SAMPLE_RATE_HZ if getattr(args, "sample_rate", None) is None else args.sample_rate
     low, high = SAMPLE_RATE_RANGE_HZ
     if not (math.isfinite(rate) and low <= rate <= high):
@@ -70,10 +86,11 @@ def tuning_from_args(args: argparse.Namespace) -> Tuning:
         if frequency <= 0:
             raise ReceiverError(f"--downlink-freq {args.downlink_freq:g} is below --lnb-lo {args.lnb_lo:g}: "
                                 f"no IF (a universal LNB takes 10.7-11.7 GHz on 9.75e9, 11.7-12.75 GHz on 10.6e9)")
-    if frequency is not None and not TUNER_RANGE_HZ[0] <= frequency <= TUNER_RANGE_HZ[1]:
+    if (source_kind in RTL_SOURCES and frequency is not None
+            and not RTL_SDR_RANGE_HZ[0] <= frequency <= RTL_SDR_RANGE_HZ[1]):
         origin = "--freq" if args.freq is not None else "downlink - LO"
-        raise ReceiverError(f"{origin} {frequency:.0f} Hz is outside an RTL-SDR's {TUNER_RANGE_HZ[0] / 1e6:g}-"
-                            f"{TUNER_RANGE_HZ[1] / 1e6:g} MHz")
+        raise ReceiverError(f"{origin} {frequency:.0f} Hz is outside an RTL-SDR's {RTL_SDR_RANGE_HZ[0] / 1e6:g}-"
+                            f"{RTL_SDR_RANGE_HZ[1] / 1e6:g} MHz")
     gain = parse_gain(args.gain)
     if not PPM_RANGE[0] <= args.ppm <= PPM_RANGE[1]:
         raise ReceiverError(f"--ppm {args.ppm}: must be {PPM_RANGE[0]} to {PPM_RANGE[1]}")

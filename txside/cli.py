@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chaincast: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `chaincast point --json | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit does not fail again
+        return 0
     except Exception as error:  # one line for the user; the traceback only on request
         if os.environ.get("CHAINCAST_DEBUG"):
             raise

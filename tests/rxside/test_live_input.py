@@ -128,6 +128,66 @@ def test_reader_reopens_a_lost_source_and_marks_each_gap():
     assert gaps == [500, 1000]  # at the first sample after each reopening, not before or after it
 
 
+def test_a_source_that_fails_right_after_opening_waits_longer_each_time():
+    # opens, then is lost at its first read, five times: a server that accepts and closes at once
+    source = CountingSource(lose_after=0, openings_before_end=6)
+    waits = []
+    live = LiveInput(source, ring_seconds=1.0, backoff_s=(0.01, 0.08),
+                     log=lambda event, **f: waits.append(f["wait_s"]) if event == "source_retry" else None).start()
+    list(live.segments(10_000))
+    assert waits == [0.01, 0.02, 0.04, 0.08, 0.08]  # doubling to the cap, never reset
+
+
+def test_the_wait_starts_again_after_a_connection_that_worked():
+    source = CountingSource(lose_after=5, openings_before_end=4)
+    waits = []
+    live = LiveInput(source, ring_seconds=1.0, backoff_s=(0.01, 0.08), stable_connection_s=0.0,
+                     log=lambda event, **f: waits.append(f["wait_s"]) if event == "source_retry" else None).start()
+    list(live.segments(10_000))
+    assert waits == [0.01, 0.01, 0.01]  # each opening delivered samples: back to the shortest wait
+
+
+def test_losses_below_the_ring_are_counted_and_start_a_new_segment():
+    """A driver that overflows (SOAPY_SDR_OVERFLOW) or a USB queue that fills (pyrtlsdr's
+    callback) loses samples before the ring sees them: counted with the ring's own drops, and the
+    samples after them are a new segment, so the demodulator acquires again."""
+
+    class Overflowing(CountingSource):
+        loss_events = 0
+        samples_lost = 0
+
+        def read(self):
+            if self.reads == 2:  # 300 samples lost in the driver, before the third read's samples
+                self.next += 300
+                self.samples_lost += 300
+                self.loss_events += 1
+            if self.reads == 4:  # a driver that does not say how many
+                self.next += 100
+                self.loss_events += 1
+            return super().read()
+
+    source = Overflowing(lose_after=6, openings_before_end=1)
+    live = LiveInput(source, ring_seconds=1.0).start()
+    segments = list(live.segments(10_000))
+    got = np.concatenate([_indices(s.raw) for s in segments if s.raw])
+    assert np.array_equal(got, np.r_[0:200, 500:700, 800:1000])
+    assert live.stats.ring.samples_dropped == 300 and live.stats.ring.overflows == 2
+    gaps = [(int(_indices(s.raw)[0]), s.dropped) for s in segments if s.gap]
+    assert gaps == [(500, 300), (800, 0)]
+
+
+def test_ring_note_loss_survives_the_ring_dropping_the_chunk_after_it():
+    ring = SampleRing(capacity_samples=300, bytes_per_sample=2)
+    ring.put(_cu8(0, 100))
+    ring.note_loss(50)
+    ring.put(_cu8(150, 100))
+    ring.put(_cu8(250, 250))  # 450 > 300: both older chunks go
+    seg = ring.get(1000)
+    assert seg.gap and _indices(seg.raw)[0] == 250 and len(seg.raw) == 500
+    assert seg.dropped == 250 == ring.stats.samples_dropped  # 200 dropped by the ring + the 50 lost before them
+    assert ring.stats.overflows == 2
+
+
 def test_first_opening_failure_is_an_error_for_the_user():
     live = LiveInput(CountingSource(fail_first_open=True))
     with pytest.raises(ReceiverError, match="counting://: connection refused"):

@@ -5,6 +5,7 @@ tune a radio. No radio exists here: the pipes are written by the test at a radio
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -173,6 +174,56 @@ def test_settings_come_from_a_toml_config(tmp_path, regtest_recording):
     config.write_text('chain = "regtest\n')
     bad = chaincast("rx", "-", "--config", config, "--datadir", tmp_path / "e")
     assert bad.returncode != 0 and "not TOML" in bad.stderr
+
+
+def test_the_command_line_frequency_wins_over_the_configs_other_form(tmp_path):
+    """A service's rx.toml gives the downlink and the LNB's LO; --freq on the command line (to try
+    another IF by hand) replaces both, and --downlink-freq/--lnb-lo replace the file's freq."""
+    from chaincast.rxside.cli import build_parser, parse_with_config
+    from chaincast.rxside.tuningargs import tuning_from_args
+
+    config = tmp_path / "rx.toml"
+    config.write_text('source = "rtl_tcp://127.0.0.1:1234"\nchain = "main"\ndatadir = "/srv/btc"\n'
+                      'downlink_freq = 11.2e9\nlnb_lo = 9.75e9\ngain = 30\n')
+    from_file = tuning_from_args(parse_with_config(build_parser(), ["--config", str(config)]), "rtl_tcp")
+    assert from_file.frequency_hz == pytest.approx(1.45e9) and from_file.gain_db == 30
+    args = parse_with_config(build_parser(), ["--config", str(config), "--freq", "1316.9e6"])
+    tuning = tuning_from_args(args, "rtl_tcp")
+    assert tuning.frequency_hz == 1316.9e6 and tuning.downlink_hz is None and tuning.gain_db == 30
+    config.write_text('source = "rtl_tcp://127.0.0.1:1234"\nchain = "main"\ndatadir = "/srv/btc"\nfreq = 1.2e9\n')
+    args = parse_with_config(build_parser(), ["--config", str(config), "--downlink-freq", "11.5e9", "--lnb-lo", "10.6e9"])
+    assert tuning_from_args(args, "rtl_tcp").frequency_hz == pytest.approx(0.9e9)
+    both = chaincast("rx", "rtl_tcp://127.0.0.1:9", "--chain", "main", "--datadir", tmp_path / "d", "--freq", "1.2e9",
+                     "--downlink-freq", "11.2e9", "--lnb-lo", "9.75e9")
+    assert both.returncode != 0 and "not both" in both.stderr  # on one command line it is still a mistake
+
+
+def test_radio_options_with_standard_input_are_refused(tmp_path):
+    for command in (["rx", "-", "--chain", "regtest", "--datadir", tmp_path / "d"], ["point", "-"]):
+        run = chaincast(*command, "--gain", "40", input="")
+        assert run.returncode != 0 and "--gain is for a radio" in run.stderr and "rtl_sdr -f" in run.stderr, run.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_summary_of_a_run_without_frames_has_no_none(tmp_path):
+    rx = chaincast("rx", "-", "--chain", "regtest", "--datadir", tmp_path / "d", "--no-state", input="\x80" * 480_000)
+    assert rx.returncode == 0, rx.stderr
+    assert "0 frames ok" in rx.stdout and "None" not in rx.stdout, rx.stdout
+
+
+def test_seconds_is_wall_clock_so_a_silent_source_stops_too(tmp_path):
+    """A pipe that delivers nothing: --seconds counts running time, not samples."""
+    reader, writer = os.pipe()
+    try:
+        started = time.monotonic()
+        rx = subprocess.run([CHAINCAST, "rx", "-", "--chain", "regtest", "--datadir", str(tmp_path / "d"), "--seconds", "1.5",
+                             "--json"], stdin=reader, capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+    finally:
+        os.close(reader)
+        os.close(writer)
+    assert rx.returncode == 0, rx.stderr
+    assert last_json(rx.stdout)["samples"] == 0 and 1.5 <= took < 30
 
 
 def test_a_recording_named_with_dots_is_found_by_every_command(tmp_path, regtest_recording):

@@ -330,10 +330,10 @@ def test_output_paths_and_metadata_with_gaps(tmp_path):
 # ------------------------------------------------------------------------------------ radio options
 
 
-def tuning(*argv: str):
+def tuning(*argv: str, kind: str = "rtl_tcp"):
     parser = argparse.ArgumentParser()
     add_tuning_arguments(parser)
-    return tuning_from_args(parser.parse_args(list(argv)))
+    return tuning_from_args(parser.parse_args(list(argv)), kind)
 
 
 def test_radio_options_give_the_tuner_frequency_and_check_every_value():
@@ -353,3 +353,18 @@ def test_radio_options_give_the_tuner_frequency_and_check_every_value():
                          (("--sample-rate", "999",), "--sample-rate"), (("--sample-rate", "2e8",), "--sample-rate")]:
         with pytest.raises(ReceiverError, match=re.escape(needle)):
             tuning(*argv)
+    # an E4000 dongle tunes to 2200 MHz; other radios are checked by their drivers
+    assert tuning("--freq", "2.1e9").frequency_hz == 2.1e9
+    assert tuning("--downlink-freq", "12.7e9", "--lnb-lo", "9.75e9", kind="soapy").frequency_hz == pytest.approx(2.95e9)
+
+
+def test_point_json_into_a_reader_that_stops_early_ends_quietly(uplink):
+    """`chaincast point ... --json | head -1`: the reader has what it wanted; no traceback, no error."""
+    point = subprocess.Popen([CHAINCAST, "point", str(uplink), "--json", "--fast"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = point.stdout.readline()
+    point.stdout.close()
+    code = point.wait(timeout=120)
+    err = point.stderr.read()
+    assert json.loads(first)["t_s"] > 0
+    assert code == 0 and "Traceback" not in err and "error" not in err, err

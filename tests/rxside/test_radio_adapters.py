@@ -78,3 +78,18 @@ def test_rx_on_the_soapy_null_device_runs_until_sigint(tmp_path):
     assert code == 0, err
     report = json.loads(out.strip().splitlines()[-1])
     assert report["source"] == "soapy://driver=null" and report["samples"] == 0 and report["source_losses"] >= 1
+
+
+def test_soapy_frequencies_are_left_to_the_driver_and_seconds_stops_a_silent_device(tmp_path):
+    """An RTL-SDR's tuning range does not apply to other radios (an Airspy, a HackRF, a Pluto):
+    12 GHz is refused by no check of ours. The null device gives no samples: --seconds, which counts
+    running time, still ends the run."""
+    soapysdr_or_skip()
+    started = time.monotonic()
+    rx = chaincast("rx", "soapy://driver=null", "--chain", "regtest", "--datadir", tmp_path / "d", "--freq", "12e9",
+                   "--seconds", "2", "--json")
+    assert rx.returncode == 0, rx.stderr
+    report = json.loads(rx.stdout.strip().splitlines()[-1])
+    assert report["samples"] == 0 and time.monotonic() - started < 60
+    tcp = chaincast("rx", "rtl_tcp://127.0.0.1:9", "--chain", "regtest", "--datadir", tmp_path / "e", "--freq", "12e9")
+    assert tcp.returncode != 0 and "outside an RTL-SDR" in tcp.stderr

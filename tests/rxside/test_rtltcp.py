@@ -31,7 +31,7 @@ from chaincast.rxside.replay import StreamClock, catch_up, parse_listen, split_c
 from chaincast.rxside.rtltcp import (
     COMMAND_NAMES, Command, Greeting, ProtocolError, RtlTcpSource, SET_FREQ, SET_FREQ_CORRECTION,
     SET_GAIN, SET_GAIN_MODE, SET_IF_GAIN, SET_SAMPLE_RATE, pack_command, pack_greeting, settings_commands,
-    unpack_command, unpack_greeting,
+    TUNER_NAMES, unpack_command, unpack_greeting,
 )
 from chaincast.sdr.channel import cu8_to_complex
 
@@ -325,6 +325,25 @@ def test_a_server_that_is_not_rtl_tcp_is_a_user_error():
     thread.join(2)
 
 
+@pytest.mark.parametrize("tuner_type, frequency_hz, refused", [
+    (5, 1.9e9, True),  # R820T: 24-1766 MHz
+    (5, 1.3169e9, False),
+    (1, 1.9e9, False),  # E4000: to 2200 MHz
+    (2, 1.3169e9, True),  # FC0012: to 948.6 MHz
+    (0, 1.9e9, False),  # unknown tuner: left to the server
+])
+def test_the_frequency_is_checked_against_the_tuner_the_server_names(tuner_type, frequency_hz, refused):
+    port, thread = serve_once(pack_greeting(tuner_type, 29), hold_s=0.5)
+    source = RtlTcpSource("127.0.0.1", port, Tuning(frequency_hz=frequency_hz))
+    if refused:
+        with pytest.raises(ReceiverError, match=rf"{TUNER_NAMES[tuner_type]} tuner covers .* not {frequency_hz / 1e6:g} MHz"):
+            source.open()
+    else:
+        source.open()
+        source.close()
+    thread.join(2)
+
+
 def test_transient_failures_are_source_lost():
     port, thread = serve_once(b"")  # accepts and closes at once
     with pytest.raises(SourceLost, match="before its greeting"):
@@ -357,7 +376,7 @@ def test_live_input_reconnects_after_a_drop_and_marks_the_gap(tmp_path, replays)
     live.stop()
     live.join()
     assert live.stats.reconnects == 1 and live.stats.losses == 1, live.stats
-    assert events[:3] == ["source_open", "source_lost", "source_open"]
+    assert events[:4] == ["source_open", "source_lost", "source_retry", "source_open"]
     gaps = [i for i, s in enumerate(segments) if s.gap]
     assert len(gaps) == 1 and any(s.raw for s in segments[:gaps[0]]) and segments[gaps[0]].raw
     assert replay.stop() == 0

@@ -184,6 +184,27 @@ def test_live_input_and_sink_figures():
     assert in_step.sink_status == "in step at height 812300"
 
 
+def test_a_live_input_that_stops_delivering_shows_no_signal_figures():
+    """A server gone or a cable pulled stops the input's clock with it: the frames of before are
+    as recent as ever on that clock, so the wall clock says they no longer describe the signal."""
+    frames = ramp_frames(seconds=3.0)
+
+    def live(connected: bool, quiet_s: float | None):
+        stats = InputStats(connected=connected, ring=RingStats(samples_in=10),
+                           last_input_monotonic=None if quiet_s is None else time.monotonic() - quiet_s)
+        return SimpleNamespace(name="rtl_tcp://dish:1234", sample_rate_hz=RATE_HZ, ring=SimpleNamespace(held_samples=0),
+                               stats=stats)
+
+    level = InputLevel(dbfs=-20.0, clipping=0.001)
+    delivering = take_snapshot(fake_receiver(frames), live_input=live(True, 0.1), level=level)
+    assert delivering.esn0_db is not None and delivering.locked and delivering.input_dbfs == -20.0
+    for connected, quiet_s in ((False, 0.1), (True, 30.0), (True, None)):
+        s = take_snapshot(fake_receiver(frames), live_input=live(connected, quiet_s), level=level)
+        assert s.esn0_db is None and s.margin_db is None and s.cfo_hz is None and not s.locked, (connected, quiet_s)
+        assert s.input_dbfs is None and s.clipping is None
+        assert s.frames_ok == 900  # the run's counters stay
+
+
 def test_snapshot_of_a_real_receiver(tmp_path):
     """The attributes read are the receiver's own: a fresh one, then frames as it records them."""
     receiver = Receiver(RATE_HZ, 1e6, 0.2, ChainDelivery(tmp_path, "regtest"))
@@ -203,7 +224,8 @@ def test_snapshot_of_a_real_receiver(tmp_path):
 def sample_snapshot(**changes) -> StatusSnapshot:
     ring = RingStats(samples_in=48_000_000, samples_dropped=1234, overflows=2)
     live = SimpleNamespace(name="rtl_tcp://dish:1234", sample_rate_hz=RATE_HZ, ring=SimpleNamespace(held_samples=0),
-                           stats=InputStats(connected=True, reconnects=1, ring=ring))
+                           stats=InputStats(connected=True, reconnects=1, ring=ring,
+                                           last_input_monotonic=time.monotonic()))
     sink = SinkStats("rpc", "http://127.0.0.1:8332/", sink_height=812_345, sink_pending=0)
     s = take_snapshot(fake_receiver(ramp_frames(), delivery_extra={"sink_stats": sink}), live_input=live,
                       level=InputLevel(-23.4, 0.0), started_monotonic=time.monotonic() - 3725)
