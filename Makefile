@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m chaincast.rxside.warmup
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,6 +27,7 @@ test-all: $(STAMP)
 # bench-out/fer/*.json afterwards (delete them to measure again).
 bench: $(STAMP)
 	$(PY) tests/bench/run_bench.py
+	$(PY) tests/bench/rx_speed.py
 	$(PY) tests/bench/assembler.py
 	$(PY) tests/bench/fer_sweep.py
 	$(PY) tests/bench/fer_plot.py

@@ -47,9 +47,8 @@ from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.objects import BroadcastObject, max_transfer_length
 from chaincast.fec.wire.packet import Packet
 from chaincast.rxside.store import VARIANT_ROW_OVERHEAD, ReceiverStore, StoredVariant, VariantKey, symbol_cost
+from chaincast.rxside.settings import DEFAULT_DISK_BUDGET, DEFAULT_MEMORY_BUDGET
 
-DEFAULT_MEMORY_BUDGET = 256 << 20  # symbols kept in memory when there is no state file
-DEFAULT_DISK_BUDGET = 1 << 30  # symbols kept in the state file
 DEFAULT_MAX_VARIANTS = 16384  # partial objects tracked at once (a genuine broadcast has a few hundred)
 DEFAULT_DECODER_BUDGET = 32 << 20  # transfer bytes of the RaptorQ decoders alive at once (one takes up to ~6x its transfer while decoding)
 MAX_COMPLETE_KEYS = 65536  # rebuilt objects remembered in memory (the store remembers more)

@@ -28,9 +28,8 @@ import numpy as np
 
 from chaincast.fec.wire.recording import BYTES_PER_SAMPLE
 from chaincast.rxside.errors import ReceiverError
+from chaincast.rxside.settings import DEFAULT_RING_SECONDS, DEFAULT_SAMPLE_RATE_HZ, Tuning  # noqa: F401 (adapters take them from here)
 
-DEFAULT_SAMPLE_RATE_HZ = 2.4e6  # an RTL-SDR's highest rate without lost samples on most hosts
-DEFAULT_RING_SECONDS = 2.0  # of input held between the reader and the receive loop
 BACKOFF_S = (0.5, 30.0)  # first and longest wait before reopening a lost source
 # A connection that delivered samples for this long was a working one: the wait before the next
 # reopening starts again from the shortest. One that opens and fails at once (a server that accepts
@@ -41,28 +40,6 @@ STABLE_CONNECTION_S = 10.0
 
 class SourceLost(Exception):
     """The source stopped delivering (connection closed, device gone): reopen it later."""
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """What a radio is asked to do. ``frequency_hz``: the tuner's centre frequency (for a
-    satellite: the LNB's IF, downlink minus LO); ``gain_db`` None: the tuner's automatic gain;
-    ``ppm``: the dongle's crystal correction; ``bias_tee``: power the LNB through the coax (RTL-SDR
-    Blog dongles). ``downlink_hz`` and ``lnb_lo_hz`` are kept for the recording metadata."""
-
-    sample_rate_hz: float = DEFAULT_SAMPLE_RATE_HZ
-    frequency_hz: float | None = None
-    gain_db: float | None = None
-    ppm: int = 0
-    bias_tee: bool = False
-    downlink_hz: float | None = None
-    lnb_lo_hz: float | None = None
-
-    def capture(self) -> dict:
-        """The settings as recording metadata (SigMF ``chaincast:`` fields), None ones left out."""
-        fields = {"frequency_hz": self.frequency_hz, "gain_db": self.gain_db if self.gain_db is not None else "auto",
-                  "ppm": self.ppm, "bias_tee": self.bias_tee, "downlink_hz": self.downlink_hz, "lnb_lo_hz": self.lnb_lo_hz}
-        return {key: value for key, value in fields.items() if value is not None}
 
 
 class LiveSource(Protocol):

@@ -41,6 +41,7 @@ from chaincast.rxside.bigdigits import big_text
 from chaincast.rxside.live import DEFAULT_RING_SECONDS, LiveInput, input_level
 from chaincast.rxside.logfmt import EventLog
 from chaincast.rxside.runloop import StopSignals, default_overflow
+from chaincast.rxside.settings import MAX_SAMPLES_PER_SYMBOL
 from chaincast.rxside.source import FileSource, raw_to_complex
 from chaincast.rxside.sources import open_live, parse_source
 from chaincast.rxside.tuningargs import add_tuning_arguments, refuse_tuning_for_stdin, tuning_from_args, tuning_given
@@ -48,7 +49,6 @@ from chaincast.sdr import spectrum
 
 WINDOW_S = 0.25
 WINDOW_RANGE_S = (0.02, 10.0)
-MAX_SAMPLES_PER_SYMBOL = 64  # as rx: the matched filter grows with it
 LINE_BAR_DB = (0.0, 40.0)  # the line's bar: empty at 0 dB, full at 40 dB (noise alone fills an eighth)
 ESN0_BAR_DB = (-5.0, 15.0)
 ESN0_MARGIN_DB = 1.0  # green from the MODCOD's required Es/N0 plus this (the receiver's own loss is 0.2-0.3 dB)

@@ -22,12 +22,12 @@ import numpy as np
 from chaincast.fec.wire.errors import WireError
 from chaincast.fec.wire.recording import BYTES_PER_SAMPLE, RAW_SUFFIXES, RecordingInfo, parse_sigmf_meta
 from chaincast.rxside.errors import ReceiverError
+from chaincast.rxside.settings import SAMPLE_RATE_RANGE_HZ
 from chaincast.sdr.channel import cu8_to_complex
 
 
 CF32_CLIP = 1e6
 MAX_META_BYTES = 16 << 20  # a .sigmf-meta is a few hundred bytes of JSON; one this large is not read
-SAMPLE_RATE_RANGE_HZ = (1e3, 100e6)  # what the receiver takes, in samples/s (an RTL-SDR streams 2.4e6)
 SIGMF_SUFFIXES = (".sigmf-meta", ".sigmf-data", ".sigmf")
 
 

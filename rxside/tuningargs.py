@@ -13,8 +13,7 @@ import argparse
 import math
 
 from chaincast.rxside.errors import ReceiverError
-from chaincast.rxside.live import DEFAULT_SAMPLE_RATE_HZ, Tuning
-from chaincast.rxside.source import SAMPLE_RATE_RANGE_HZ
+from chaincast.rxside.settings import DEFAULT_SAMPLE_RATE_HZ, SAMPLE_RATE_RANGE_HZ, Tuning
 
 # What an RTL-SDR can tune, whichever its tuner: 24 MHz (R820T/R828D) to 2200 MHz (E4000). The
 # tuner's own range (TUNER_RANGES_HZ in rtltcp) is checked once the device or server says which

@@ -171,8 +171,12 @@ def quantize_cu8(iq: np.ndarray, rms_lsb: float = 40.0) -> np.ndarray:
 
 def cu8_to_complex(raw: np.ndarray) -> np.ndarray:
     """uint8[2n] interleaved I, Q -> complex64[n], (x - 127.5) / 127.5."""
-    r = (np.asarray(raw, dtype=np.float32).reshape(-1, 2) - np.float32(127.5)) / np.float32(127.5)
-    return (r[:, 0] + 1j * r[:, 1]).astype(np.complex64)
+    r = np.array(raw, dtype=np.float32).reshape(-1)  # a copy: interleaved I, Q floats are complex64's layout
+    if r.size % 2:
+        raise ValueError(f"cu8 samples are byte pairs; got {r.size} bytes")
+    r -= np.float32(127.5)
+    r /= np.float32(127.5)
+    return r.view(np.complex64)
 
 
 def complex_to_cf32_bytes(iq: np.ndarray) -> bytes:

@@ -162,6 +162,11 @@ class Demodulator:
         sof = pf.sof_symbols()
         self._sof = sof
         self._sof_diff_ref = (sof[1:] * np.conj(sof[:-1])).astype(np.complex64)
+        # pi/2-BPSK: each differential reference symbol is +-j, so correlating with it is a real
+        # +-1 filter (``fir_real_taps``) and a factor -j: c = sum d[n+k] conj(r[k]) = -j sum d[n+k] s[k]
+        signs = np.round(self._sof_diff_ref.imag)
+        assert np.allclose(self._sof_diff_ref, 1j * signs, atol=1e-6)
+        self._sof_diff_taps = signs[::-1].astype(np.float32)  # reversed: fir_real_taps convolves
         self._pls_carrier = pi2_bpsk_carrier(pf.PLS_SYMBOLS, start=pf.SOF_SYMBOLS)
         self._hdr_cache: dict[int, np.ndarray] = {}
         # spectral search bins for the 4th-power line, over the last _line_blocks blocks (a tone's
@@ -189,6 +194,8 @@ class Demodulator:
         self._search_step = 0  # index into _search_grid of the last centre visited
         self._search_blocks = 0  # blocks at this centre without a line
         self._nco_phase = 0.0  # unwrapped NCO phase (rad) at the start of the next block
+        self._ramp_key: tuple[float, int] | None = None  # (rad/sample, samples) of _ramp (see _nco_ramp)
+        self._ramp = np.zeros(0, np.complex64)
         self._block_nco: dict[int, tuple[float, float]] = {}  # block -> (phase at its start, rad/sample)
         self._mf_hist = np.zeros(self._mf.size - 1, dtype=np.complex64)  # last L-1 inputs of the MF
         self._tbuf = np.zeros(0, dtype=np.complex64)
@@ -331,8 +338,7 @@ class Demodulator:
         w = 2 * np.pi * self._cfo_hz / self.sample_rate_hz
         self._block_nco[block] = (self._nco_phase, w)
         self._block_nco.pop(block - _NCO_HISTORY_BLOCKS, None)
-        ph = self._nco_phase % (2 * np.pi) + w * np.arange(b, dtype=np.float64)
-        x = x * np.exp(-1j * ph).astype(np.complex64)
+        x = x * (self._nco_ramp(w, b) * np.complex64(np.exp(-1j * (self._nco_phase % (2 * np.pi)))))
         self._nco_phase += w * b
         # 3. matched filter
         xx = np.concatenate([self._mf_hist, x])
@@ -374,18 +380,32 @@ class Demodulator:
             self._last_frame_start = f.start_sample
         return out
 
+    def _nco_ramp(self, w: float, n: int) -> np.ndarray:
+        """exp(-j w k), k = 0..n-1, complex64[n]: the mixer's rotation over a block from phase 0.
+        The frequency changes at most once a frame, so the ramp is computed once per frequency
+        and each block only scales it by its start phase."""
+        if self._ramp_key != (w, n):
+            angle = ((w * np.arange(n, dtype=np.float64)) % (2 * np.pi)).astype(np.float32)
+            ramp = np.empty(n, np.complex64)  # cos and sin in float32: numpy's complex exp is several times slower
+            ramp.real = np.cos(angle)
+            ramp.imag = -np.sin(angle)
+            self._ramp, self._ramp_key = ramp, (w, n)
+        return self._ramp
+
     def _nco_phase_at(self, pos: np.ndarray) -> np.ndarray:
         """Unwrapped NCO phase (rad) at input-sample positions ``pos`` (float64): the phase the
         mixer applied there, from the block the position falls in (symbols leave the matched
         filter and the interpolator after their samples' block, so not always the current one)."""
         b = self.block_samples
         blocks = self._nco_block(pos)
-        out = np.empty(pos.size, np.float64)
-        for k in np.unique(blocks):
-            sel = blocks == k
-            phase0, w = self._block_nco[int(k)]
-            out[sel] = phase0 + w * (pos[sel] - k * b)
-        return out
+        if blocks.size == 0:
+            return np.zeros(0, np.float64)
+        first = int(blocks[0]) if blocks.size == 1 else int(blocks.min())
+        span = range(first, int(blocks.max()) + 1)  # a few blocks: symbols lag their samples by < 1 block
+        phase0 = np.array([self._block_nco[k][0] if k in self._block_nco else np.nan for k in span])
+        w = np.array([self._block_nco[k][1] if k in self._block_nco else np.nan for k in span])
+        i = blocks - first
+        return phase0[i] + w[i] * (pos - blocks * b)
 
     def _nco_block(self, pos):
         """The mixer block (still on record) that input-sample position(s) ``pos`` fall in."""
@@ -472,7 +492,7 @@ class Demodulator:
             return
         seg = self._sym[lo - s0:end - s0]
         d = seg[1:] * np.conj(seg[:-1])
-        c = np.correlate(d, self._sof_diff_ref, mode="valid")  # c[i] = sum_k d[i+k] conj(r[k])
+        c = np.complex64(-1j) * fir_real_taps(d, self._sof_diff_taps)  # c[i] = sum_k d[i+k] conj(r[k])
         a = np.concatenate([[0.0], np.cumsum(np.abs(d).astype(np.float64))])
         L = self._sof_diff_ref.size
         norm = a[L:] - a[:-L]
@@ -841,12 +861,17 @@ def _payload_frequency(y: np.ndarray, pay_idx: np.ndarray, f0: float, power: int
     for 8PSK: at 5.5 dB the 8th power gives ~300 Hz rms with outliers that wrap.
     """
     t = pay_idx.astype(np.float64)
-    p = y[pay_idx] * np.exp(-2j * np.pi * f0 * t)
-    nslots = p.size // SLOT_SYMBOLS
+    nslots = pay_idx.size // SLOT_SYMBOLS
     if nslots < 3:
         return f0, np.inf
-    z = np.sum((p[:nslots * SLOT_SYMBOLS] ** power).reshape(nslots, SLOT_SYMBOLS), axis=1)
-    centres = t[:nslots * SLOT_SYMBOLS].reshape(nslots, SLOT_SYMBOLS).mean(axis=1)
+    # (y e^{-j 2 pi f0 t})^M summed over a slot's 90 consecutive symbols starting at t_s is
+    # e^{-j 2 pi M f0 t_s} sum_k y[t_s + k]^M e^{-j 2 pi M f0 k}: one 90-point ramp for all slots
+    used = nslots * SLOT_SYMBOLS
+    starts = t[:used:SLOT_SYMBOLS]
+    ramp = np.exp(-2j * np.pi * power * f0 * np.arange(SLOT_SYMBOLS))
+    z = (_power_of_two(y[pay_idx[:used]], power).reshape(nslots, SLOT_SYMBOLS) @ ramp) \
+        * np.exp(-2j * np.pi * power * f0 * starts)
+    centres = starts + (SLOT_SYMBOLS - 1) / 2.0
     dt = float(np.mean(np.diff(centres)))
     prods = z[1:] * np.conj(z[:-1])
     total = np.sum(prods)
@@ -857,6 +882,18 @@ def _payload_frequency(y: np.ndarray, pay_idx: np.ndarray, f0: float, power: int
     var_angle = float(np.mean(spread ** 2)) / prods.size
     scale = 2 * np.pi * power * dt
     return f0 + angle / scale, var_angle / scale ** 2
+
+
+def _power_of_two(p: np.ndarray, power: int) -> np.ndarray:
+    """p ** power for power 2, 4, 8 (QPSK's and 8PSK's M-th powers) by squaring: numpy's complex
+    ``**`` goes through the general complex pow, many times slower."""
+    if power not in (2, 4, 8):
+        return p ** power
+    out = p * p
+    while power > 2:
+        out = out * out
+        power //= 2
+    return out
 
 
 def _smooth_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, track: "_Track", known_vars: np.ndarray,
@@ -880,7 +917,7 @@ def _smooth_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, track: "_Track
     nslots = p.size // SLOT_SYMBOLS
     if nslots < 2:
         return p
-    q = (p[:nslots * SLOT_SYMBOLS] ** power) * np.exp(-1j * power * np.pi / 4)
+    q = _power_of_two(p[:nslots * SLOT_SYMBOLS], power) * np.exp(-1j * power * np.pi / 4)
     strength = abs(np.mean(q)) ** 2
     if strength <= 0:
         return p
@@ -1012,19 +1049,69 @@ def _track_phase(y: np.ndarray, segs: list, f_init: float, priors: list[tuple[fl
     t_c = np.array(t_c)
     ph_c = np.array(ph_c)
     amp_c = np.array(amp_c)
-    t = np.arange(y.size, dtype=np.float64)
     if t_c.size >= 2:
         f_fine = float(np.polyfit(t_c, ph_c, 1)[0] / (2 * np.pi))
         f_end = (ph_c[-1] - ph_c[-2]) / (2 * np.pi * (t_c[-1] - t_c[-2]))
     else:
         f_fine = f_end = f_init
+    g, phase = _derotate(np.ascontiguousarray(y, np.complex128), t_c, ph_c, amp_c, 2 * np.pi * f_init, 2 * np.pi * f_end)
+    return _Track(g, f_fine, t_c, ph_c, phase)
+
+
+def _derotate_reference(y, t_c, ph_c, amp_c, w_before, w_after):
+    """Readable version of ``_derotate`` (the same result up to rounding)."""
+    t = np.arange(y.size, dtype=np.float64)
     phase = np.interp(t, t_c, ph_c)
     after = t > t_c[-1]
-    phase[after] = ph_c[-1] + 2 * np.pi * f_end * (t[after] - t_c[-1])
+    phase[after] = ph_c[-1] + w_after * (t[after] - t_c[-1])
     before = t < t_c[0]
-    phase[before] = ph_c[0] + 2 * np.pi * f_init * (t[before] - t_c[0])
+    phase[before] = ph_c[0] + w_before * (t[before] - t_c[0])
     amp = np.maximum(np.interp(t, t_c, amp_c), 1e-12)
-    return _Track(y * np.exp(-1j * phase) / amp, f_fine, t_c, ph_c, phase)
+    return y * np.exp(-1j * phase) / amp, phase
+
+
+@njit(cache=True)
+def _derotate(y, t_c, ph_c, amp_c, w_before, w_after):  # pragma: no cover - compiled
+    """(g complex128[n], phase float64[n]): y[t] exp(-j phase(t)) / amp(t), the phase and the
+    amplitude linear between the known segments' centres ``t_c`` (values ``ph_c``, ``amp_c``),
+    extended before the first with slope ``w_before`` and after the last with ``w_after`` (rad per
+    symbol), the amplitude held there. exp is evaluated once per stretch between two centres and
+    carried across it by a rotator (the phase is linear there), not once per symbol."""
+    n = y.size
+    g = np.empty(n, np.complex128)
+    phase = np.empty(n, np.float64)
+    m = t_c.size
+    t = 0
+    for stretch in range(m + 1):
+        if stretch == 0:
+            end = min(n, int(np.floor(t_c[0])) + 1)  # t <= t_c[0] (centres are >= 0)
+            t0, p0, w = t_c[0], ph_c[0], w_before
+            a0, da = amp_c[0], 0.0
+        elif stretch < m:
+            end = min(n, int(np.floor(t_c[stretch])) + 1)  # t <= t_c[stretch]
+            span = t_c[stretch] - t_c[stretch - 1]
+            t0, p0 = t_c[stretch - 1], ph_c[stretch - 1]
+            w = (ph_c[stretch] - p0) / span
+            a0, da = amp_c[stretch - 1], (amp_c[stretch] - amp_c[stretch - 1]) / span
+        else:
+            end = n
+            t0, p0, w = t_c[m - 1], ph_c[m - 1], w_after
+            a0, da = amp_c[m - 1], 0.0
+        if t >= end:
+            continue
+        first = p0 + w * (t - t0)
+        rot = complex(np.cos(first), -np.sin(first))
+        step = complex(np.cos(w), -np.sin(w))
+        for k in range(t, end):
+            ph = p0 + w * (k - t0)
+            phase[k] = ph
+            amp = max(a0 + da * (k - t0), 1e-12)
+            g[k] = y[k] * rot / amp
+            rot *= step
+            if (k - t) & 1023 == 1023:  # keep the rotator on the unit circle and on the line
+                rot = complex(np.cos(ph + w), -np.sin(ph + w))
+        t = end
+    return g, phase
 
 
 def _viterbi_viterbi(p: np.ndarray, block: int = SLOT_SYMBOLS, power: int = 4) -> np.ndarray:
@@ -1040,7 +1127,7 @@ def _viterbi_viterbi(p: np.ndarray, block: int = SLOT_SYMBOLS, power: int = 4) -
     nb = p.size // block
     if nb < 2:
         return p
-    q = np.sum(p[:nb * block].reshape(nb, block) ** power, axis=1) * np.exp(-1j * power * np.pi / 4)
+    q = np.sum(_power_of_two(p[:nb * block], power).reshape(nb, block), axis=1) * np.exp(-1j * power * np.pi / 4)
     th = np.unwrap(np.concatenate([[0.0], np.angle(q)]))[1:]
     t_c = np.arange(nb) * block + (block - 1) / 2.0
     phase = np.interp(np.arange(p.size), t_c, th / power)

@@ -1,21 +1,15 @@
-"""The ``chaincast`` launcher and the uplink-side commands (tx, chain, channel, demo).
-
-Subcommands are registered in the ``chaincast.commands`` entry-point group (pyproject.toml). The
-launcher looks them up by name, so it never imports the receiver: ``chaincast rx`` is provided by
-chaincast.rxside through the same group.
-"""
+"""The uplink-side commands (tx, chain, channel, demo), found by the launcher
+(``chaincast.txside.launcher``) through the ``chaincast.commands`` entry-point group."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import stat
 import sys
 import time
 from fractions import Fraction
 from collections.abc import Callable, Iterable
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +34,7 @@ from chaincast.txside.follow import follow_command
 from chaincast.txside.packetizer import BUNDLE_BLOCKS_BELOW, BUNDLE_BYTES, Packetizer, block_objects, link_frames
 from chaincast.txside.inputs import InputError
 from chaincast.txside.recording import RecordingError, SigmfWriter, read_sigmf_chunks, read_sigmf_info, sigmf_paths
+from chaincast.txside.launcher import load_command, main  # noqa: F401 (in-process callers and tests run commands through it)
 from chaincast.txside.uplink import Uplink
 
 Command = Callable[[list[str]], int]
@@ -50,44 +45,6 @@ MAX_FREQUENCY_HZ = 300e9  # the top of EHF
 MAX_REGTEST_BLOCKS = 20_000
 KEY_FILE_MAX_BYTES = 4096  # a key file is 64 hex digits and a newline
 ESN0_DB_RANGE = (-30.0, 100.0)
-
-
-def load_command(name: str) -> Command:
-    found = entry_points(group="chaincast.commands", name=name)
-    if not found:
-        raise LookupError(name)
-    return next(iter(found)).load()
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    commands = sorted(ep.name for ep in entry_points(group="chaincast.commands"))
-    if not argv or argv[0] in ("-h", "--help"):
-        print(f"usage: chaincast {{{','.join(commands)}}} ...\n\nRun 'chaincast COMMAND --help' for a command's options.")
-        return 0 if argv else 2
-    name, rest = argv[0], argv[1:]
-    try:
-        command = load_command(name)
-    except LookupError:
-        print(f"chaincast: unknown command {name!r} (choose from {', '.join(commands)})", file=sys.stderr)
-        return 2
-    try:
-        return command(rest)
-    except SystemExit as stop:  # argparse has printed --help (0) or a usage error (2)
-        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-    except KeyboardInterrupt:
-        print("chaincast: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `chaincast point --json | head`: the reader has what it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit does not fail again
-        return 0
-    except Exception as error:  # one line for the user; the traceback only on request
-        if os.environ.get("CHAINCAST_DEBUG"):
-            raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"chaincast {name}: error: {message}", file=sys.stderr)
-        return 1
 
 
 # ---------------------------------------------------------------------------------------------- tx

@@ -239,3 +239,18 @@ def test_a_recording_named_with_dots_is_found_by_every_command(tmp_path, regtest
         rx = chaincast("rx", recording, "--chain", "regtest", "--datadir", tmp_path / f"d-{recording.name}", "--json")
         assert rx.returncode == 0, rx.stderr
         assert last_json(rx.stdout)["tip_height"] == 206
+
+
+def test_rx_options_load_nothing_heavy():
+    """`chaincast rx --help` and usage errors answer before the demodulator and libbitcoinkernel
+    load: the launcher and rx's parser import none of them (the wall time is the bench's)."""
+    import sys as _sys
+    script = ("import sys; from chaincast.txside.launcher import load_command; rx = load_command('rx'); "
+              "from chaincast.rxside.cli import build_parser; build_parser().format_help(); "
+              "print(sorted(m for m in ('numpy', 'numba', 'scipy', 'pbk', 'chaincast.txside.cli', 'chaincast.sdr.rx', "
+              "'chaincast.rxside.rxrun') if m in sys.modules))")
+    out = subprocess.run([_sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    bad = chaincast("rx", "-", "--chain", "nosuchchain", "--datadir", "x")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
