@@ -27,6 +27,7 @@ test-all: $(STAMP)
 # bench-out/fer/*.json afterwards (delete them to measure again).
 bench: $(STAMP)
 	$(PY) tests/bench/run_bench.py
+	$(PY) tests/bench/header_chain.py
 	$(PY) tests/bench/rx_speed.py
 	$(PY) tests/bench/assembler.py
 	$(PY) tests/bench/fer_sweep.py

@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="serve Prometheus metrics (/metrics) and the status as JSON (/status) over HTTP")
     live.add_argument("--status-interval", type=float, default=10.0, metavar="S",
                       help="seconds between status log lines when stdout is not a terminal (default 10)")
+    p.add_argument("--cores", type=int, default=None, metavar="N",
+                   help="1: demodulate and decode in turn on one core; 2: the demodulator on a thread of its own "
+                        "(default: 2 when this process may use two cores or more)")
     p.add_argument("--chunk-samples", type=int, default=1 << 19, help=argparse.SUPPRESS)
     return p
 
@@ -203,6 +206,8 @@ def check_options(args: argparse.Namespace) -> None:
         raise ReceiverError(f"--seconds {args.seconds:g}: must be a positive number of seconds")
     if not (math.isfinite(args.status_interval) and 0.1 <= args.status_interval <= 86400):
         raise ReceiverError(f"--status-interval {args.status_interval:g}: must be 0.1 to 86400 s")
+    if args.cores is not None and args.cores not in (1, 2):
+        raise ReceiverError(f"--cores {args.cores}: 1 or 2")
     low, high = CHUNK_SAMPLES_RANGE
     if not low <= args.chunk_samples <= high:
         raise ReceiverError(f"--chunk-samples {args.chunk_samples}: must be {low} to {high}")

@@ -4,7 +4,7 @@ Frames are queued per MODCOD and decoded ``batch_frames`` at a time (the LDPC ke
 frames side by side, several times faster per frame than one at a time); ``flush`` decodes what
 is queued. A frame whose LDPC decoding fails is tried again up to ``resync_rounds`` times after a
 decision-aided phase re-estimation against the decoder's tentative codeword
-(``chaincast.sdr.rx.refine_phase_with_reference``): the phase that pilots and the payload's
+(``chaincast.sdr.tracking.refine_phase_with_reference``): the phase that pilots and the payload's
 4th power could not follow (LNB phase noise at low Es/N0) is then tracked on data.
 
 Packets therefore come out up to one batch later than their frame went in, and frames of
@@ -26,7 +26,7 @@ from chaincast.fec.wire.packet import Packet
 from chaincast.fec.wire.plheader import Pls
 from chaincast.fec.wire.profile import Modcod
 from chaincast.sdr import modem, scrambler
-from chaincast.sdr.rx import refine_phase_with_reference
+from chaincast.sdr.tracking import refine_phase_with_reference
 
 DEFAULT_PHASE_WALK_VAR = 2 * np.pi * 1.0 / 1e6  # a 1 Hz linewidth at 1 Mbaud, when none is given
 RETRY_MAX_ITERATIONS = 30

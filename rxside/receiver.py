@@ -25,6 +25,7 @@ from chaincast.rxside.headerchain import HeaderChain, HeaderRejected
 from chaincast.rxside.inbox import Inbox
 from chaincast.rxside.kernel import ChainDelivery, block_hash
 from chaincast.rxside.linkdecode import LinkDecoder
+from chaincast.rxside.pipeline import demodulator_for
 from chaincast.rxside.store import ReceiverStore
 from chaincast.sdr.rx import Demodulator
 
@@ -83,15 +84,18 @@ class ReceiveReport:
 class Receiver:
     def __init__(self, sample_rate_hz: float, symbol_rate_hz: float, rolloff: float, delivery: ChainDelivery,
                  on_frame=None, search_hz: float = 0.0, store: ReceiverStore | None = None, source_key: str = "",
-                 first_sample: int = 0, inbox: Inbox | None = None, symbol_budget_bytes: int | None = None):
+                 first_sample: int = 0, inbox: Inbox | None = None, symbol_budget_bytes: int | None = None,
+                 cores: int = 1):
         """``on_frame(FrameRecord)``: called for every decoded PL frame (see ``LinkDecoder``);
         ``search_hz``: carrier scan range (see ``Demodulator``); ``store``: the state to keep and
         resume, with the input named ``source_key`` read from sample ``first_sample`` on;
         ``inbox``: where signed files and messages are verified and saved (None: not looked at);
         ``symbol_budget_bytes``: bytes of partial objects' symbols kept (in the store, else in
-        memory; None: the assembler's default)."""
+        memory; None: the assembler's default); ``cores``: more than 1 runs the demodulator on a
+        thread of its own beside the decoding (``chaincast.rxside.pipeline``)."""
         self.sample_rate_hz = sample_rate_hz
-        self.demodulator = Demodulator(sample_rate_hz, symbol_rate_hz, rolloff, search_hz=search_hz)
+        self.demodulator = demodulator_for(
+            cores, lambda: Demodulator(sample_rate_hz, symbol_rate_hz, rolloff, search_hz=search_hz))
         self.recent_frames: deque = deque(maxlen=RECENT_FRAMES)  # FrameRecord, newest last
         self._on_frame = on_frame
         self.link = LinkDecoder(on_frame=self._frame_decoded)
@@ -167,6 +171,8 @@ class Receiver:
         resume = self._safe_resume_sample() if interrupted else self.first_sample + self.samples
         self._frames(self.demodulator.flush())
         self._packets(self.link.flush())
+        if hasattr(self.demodulator, "close"):  # its thread: nothing more will come
+            self.demodulator.close()
         if self.store is not None:
             self._checkpoint()
             self._commit(resume)

@@ -223,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
     inbox = Inbox(args.inbox or Path(args.datadir) / "chaincast-inbox", broadcaster_key)
     frames_log = open(args.frames_log, "w") if args.frames_log else None
     on_frame = (lambda record: frames_log.write(json.dumps(record.as_dict()) + "\n")) if frames_log else None
-    receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery, on_frame=on_frame,
+    cores = args.cores if args.cores is not None else min(2, len(os.sched_getaffinity(0)))
+    receiver = Receiver(source.info.sample_rate_hz, symbol_rate, profile.rolloff, delivery, on_frame=on_frame, cores=cores,
                         search_hz=args.search_hz, store=store, source_key=source.key, first_sample=first_sample,
                         inbox=inbox, symbol_budget_bytes=None if args.state_budget_mb is None else int(args.state_budget_mb * (1 << 20)))
     for warning in store.warnings if store is not None else ():  # damaged rows dropped while loading

@@ -11,7 +11,13 @@ What is kept, in one database file:
 - every rebuilt object (``objects``): its payload until the node holds it durably, then only its
   key (so later passes of it are skipped), for the newest ``MAX_DONE_OBJECTS`` of them;
 - per input recording, the sample from which a restarted receiver must read again (``progress``);
-- the checked header chain (``headers``, ``chaincast.rxside.headerchain``).
+- the checked header chain (``headers``, ``chaincast.rxside.headerchain``), one row a header, and
+  per run of ``HEADER_SEAL_RUN`` heights a seal (``header_seals``): an HMAC-SHA256 of the chain's
+  name, the run's first height and its headers, made with a secret key in a file of its own beside
+  the state file (``key_path``, made on first use, readable by its owner only). The receiver seals
+  only headers it has checked, so a run whose seal verifies is not checked header by header at
+  the next start; a state file passed around without its key file has no valid seal, and its
+  headers are checked again (then sealed with this receiver's key).
 
 The receiver commits once per input chunk: the packets of the frames decoded in it, the objects
 completed, and the new resume position, in one transaction. A ``kill -9`` at any moment therefore
@@ -24,25 +30,35 @@ known to be on its disk) and ``DURABLE`` (the node has flushed it; payload dropp
 Users pass state files around and disks fail, so nothing read from the file is trusted: a file
 that is not a state file, or whose tables are not this schema's, is refused with ``StoreError``
 (``--reset-state`` starts a new one); a row that does not make sense (a header of the wrong
-length, a NULL payload, a symbol of the wrong size) is deleted and reported in ``warnings``.
+length, a NULL payload, a symbol of the wrong size) is deleted and reported in ``warnings``. The
+one thing the file vouches for, that headers were checked, it vouches for only with a seal made by
+the key that stays beside it.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import os
+import secrets
 import sqlite3
+import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
-SCHEMA_VERSION = 3
-UPGRADABLE = {"1", "2"}  # schema 2 added the headers table, schema 3 variants and done order
+SCHEMA_VERSION = 4
+UPGRADABLE = {"1", "2", "3"}  # schema 2 added the headers table, schema 3 variants and done order, schema 4 header seals
 COMPLETE = 1
 DURABLE = 2
 MAX_DONE_OBJECTS = 100_000  # keys of durable objects kept to skip their later passes (~8 MB)
 HEADER_BYTES = 80
+HEADER_SEAL_RUN = 2016  # headers a seal covers (a retarget period, the uplink's default run): 462 seals on main
+KEY_BYTES = 32
+SEAL_DOMAIN = b"chaincast rx header seal\0"  # the HMAC's message starts with this, then the chain's name
 # SQLite spends about this much beside each stored symbol (b-tree cell, key, page slack): counted
 # into the budget, so many tiny forged symbols cannot hide in it.
 SYMBOL_ROW_OVERHEAD = 64
@@ -60,6 +76,8 @@ _TABLES = {
                "payload BLOB, done_order INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (object_type, object_id)) WITHOUT ROWID",
     "progress": "CREATE TABLE progress (source TEXT PRIMARY KEY, resume_sample INTEGER NOT NULL)",
     "headers": "CREATE TABLE headers (height INTEGER PRIMARY KEY, header BLOB NOT NULL)",
+    "header_seals": "CREATE TABLE header_seals (first_height INTEGER PRIMARY KEY, count INTEGER NOT NULL, "
+                    "seal BLOB NOT NULL)",
 }
 _COLUMNS = {
     "meta": ["key", "value"],
@@ -68,6 +86,7 @@ _COLUMNS = {
     "objects": ["object_type", "object_id", "state", "payload", "done_order"],
     "progress": ["source", "resume_sample"],
     "headers": ["height", "header"],
+    "header_seals": ["first_height", "count", "seal"],
 }
 _OLD_SYMBOLS_COLUMNS = ["object_type", "object_id", "symbol_id", "transfer_length", "symbol_size", "symbol"]
 _DONE_INDEX = "CREATE INDEX IF NOT EXISTS objects_done ON objects (state, done_order)"
@@ -127,6 +146,10 @@ class ReceiverStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as bad:
             raise StoreError(f"{self.path}: cannot make its folder ({bad.strerror})") from None
+        self.chain = chain
+        self.key_path = self.path.with_name(self.path.name + ".key")  # the header seals' secret (never inside the state file)
+        self._key: bytes | None = None
+        self._key_unusable = False  # the key file could not be read or written: nothing is sealed
         self._variant_rows: dict[VariantKey, int] = {}
         try:
             self._db = sqlite3.connect(self.path, isolation_level="DEFERRED")
@@ -178,7 +201,8 @@ class ReceiverStore:
         return [row[1] for row in self._db.execute(f"PRAGMA table_info({table})")]
 
     def _upgrade(self, found: dict) -> None:
-        """Schemas 1 and 2 -> 3: symbols move under variants, objects get their done order."""
+        """Schemas 1 to 3 -> 4: symbols move under variants, objects get their done order, header
+        seals start empty (the kept headers are checked once more at the next start, then sealed)."""
         for name, sql in _TABLES.items():
             if name not in found:
                 self._db.execute(sql)
@@ -334,23 +358,152 @@ class ReceiverStore:
     # ------------------------------------------------------------------ headers
     @_guarded
     def replace_headers(self, from_height: int, headers: list[bytes]) -> None:
-        """The header chain from ``from_height`` on is now ``headers``."""
+        """The checked header chain from ``from_height`` on is now ``headers``: ``HeaderChain``
+        calls this (its ``on_change``) with headers it has checked, and they are sealed as such,
+        with the kept headers before them in their seal run if that run's seal verifies."""
+        run_start = from_height - from_height % HEADER_SEAL_RUN
+        before = self._sealed_headers(run_start, from_height)
+        raw = b"".join(headers)
+        if before and raw and raw[4:36] != _sha256d(before[-HEADER_BYTES:]):
+            before = None  # not what the chain holds: only a check at the next start may seal it
         self._db.execute("DELETE FROM headers WHERE height >= ?", (from_height,))
+        self._db.execute("DELETE FROM header_seals WHERE first_height >= ?", (run_start,))
         self._db.executemany("INSERT INTO headers VALUES (?, ?)", [(from_height + i, h) for i, h in enumerate(headers)])
+        if before is None:  # the first run stays unsealed; the runs after it are all new
+            base, first_sealed = from_height, run_start + HEADER_SEAL_RUN
+        else:
+            base, first_sealed, raw = run_start, run_start, before + raw
+        for first in range(first_sealed, from_height + len(headers), HEADER_SEAL_RUN):
+            self._seal(first, raw[(first - base) * HEADER_BYTES:(first - base + HEADER_SEAL_RUN) * HEADER_BYTES])
 
     @_guarded
-    def headers(self) -> list[bytes]:
+    def headers(self) -> StoredHeaders:
         """The kept header chain from height 0, as far as it runs without a gap or a damaged row
-        (the rest is deleted: the uplink sends those headers again)."""
-        out = []
-        for height, header in self._db.execute("SELECT height, header FROM headers ORDER BY height"):
-            if height != len(out) or not isinstance(header, bytes) or len(header) != HEADER_BYTES:
-                break
-            out.append(header)
-        dropped = self._db.execute("DELETE FROM headers WHERE height >= ?", (len(out),)).rowcount
+        (the rest is deleted: the uplink sends those headers again); read a seal run at a time."""
+        count = self._intact_headers()
+        dropped = self._db.execute("DELETE FROM headers WHERE height >= ?", (count,)).rowcount
+        self._db.execute("DELETE FROM header_seals WHERE first_height >= ?", (count,))
         if dropped:
-            self._warn(f"{dropped} headers after height {len(out) - 1} dropped (a gap or a damaged row)")
-        return out
+            self._warn(f"{dropped} headers after height {count - 1} dropped (a gap or a damaged row)")
+        return StoredHeaders(self, count)
+
+    def _intact_headers(self) -> int:
+        """How many header rows run from height 0 without a gap or a damaged row. Aggregates SQLite
+        computes (a Python loop over 930,000 rows takes half a second); the heights are looked at
+        one by one only when they do not run from 0 to their count."""
+        # three queries: alone, each is a walk down the b-tree or a count of its cells, not a scan of rows
+        count = self._db.execute("SELECT COUNT(*) FROM headers").fetchone()[0]
+        lowest = self._db.execute("SELECT MIN(height) FROM headers").fetchone()[0]
+        highest = self._db.execute("SELECT MAX(height) FROM headers").fetchone()[0]
+        if not count or lowest != 0:
+            return 0
+        intact = count
+        if highest != count - 1:  # a gap: the first height missing
+            heights = self._db.execute("SELECT height FROM headers ORDER BY height")
+            intact = next((i for i, (h,) in enumerate(heights) if h != i), count)
+        damaged = self._db.execute("SELECT MIN(height) FROM headers WHERE typeof(header) != 'blob' OR length(header) != ?",
+                                   (HEADER_BYTES,)).fetchone()[0]
+        return intact if damaged is None else min(intact, damaged)
+
+    @_guarded
+    def _header_bytes(self, first: int, stop: int) -> bytes | None:
+        """Header rows ``first`` .. ``stop - 1`` back to back, or None if one is missing or damaged.
+        (Checked here rather than by SQLite: a third faster on 930,000 rows.)"""
+        headers = list(map(itemgetter(0), self._db.execute(
+            "SELECT header FROM headers WHERE height >= ? AND height < ? ORDER BY height", (first, stop))))
+        try:
+            raw = b"".join(headers)  # TypeError: a row that is not a blob
+        except TypeError:
+            return None
+        return raw if len(headers) == stop - first and set(map(len, headers)) <= {HEADER_BYTES} else None
+
+    def _kept_header_runs(self, count: int) -> Iterator[tuple[int, bytes, bool]]:
+        """``(first height, headers, sealed)`` of the first ``count`` header rows, a seal run at a time
+        (a generator: the methods it calls turn SQLite errors into ``StoreError``)."""
+        seals = self._header_seals()
+        unsealed = 0
+        for first in range(0, count, HEADER_SEAL_RUN):
+            raw = self._header_bytes(first, min(count, first + HEADER_SEAL_RUN))
+            if raw is None:  # rows changed since they were counted: what is left is not kept
+                return
+            sealed = self._seal_verifies(first, raw, *seals.get(first, (None, None)))
+            unsealed += 0 if sealed else len(raw) // HEADER_BYTES
+            yield first, raw, sealed
+        if unsealed:
+            self._warn(f"{unsealed} kept headers were not sealed with {self.key_path.name}: checked again")
+
+    @_guarded
+    def _header_seals(self) -> dict[int, tuple]:
+        """first height -> (count, seal) of every seal row, as stored (``_seal_verifies`` judges them)."""
+        return {first: (run, seal) for first, run, seal in self._db.execute("SELECT * FROM header_seals")}
+
+    def _seal_verifies(self, first: int, raw: bytes, run, seal) -> bool:
+        """Whether ``(run, seal)``, as read from a seal row, seal the header rows ``raw`` from ``first``."""
+        if run != len(raw) // HEADER_BYTES or not isinstance(seal, bytes):
+            return False
+        expected = self._seal_of(first, raw, create_key=False)
+        return expected is not None and hmac.compare_digest(expected, seal)
+
+    @_guarded
+    def _sealed_headers(self, first: int, stop: int) -> bytes | None:
+        """Header rows ``first`` .. ``stop - 1`` (the start of a seal run) if that run's seal covers and
+        verifies them; b"" for none; None: not sealed."""
+        if stop == first:
+            return b""
+        row = self._db.execute("SELECT count, seal FROM header_seals WHERE first_height = ?", (first,)).fetchone()
+        if row is None or not isinstance(row[0], int) or not stop - first <= row[0] <= HEADER_SEAL_RUN:
+            return None
+        raw = self._header_bytes(first, first + row[0])
+        if raw is None or not self._seal_verifies(first, raw, *row):
+            return None
+        return raw[:(stop - first) * HEADER_BYTES]
+
+    @_guarded
+    def _seal(self, first: int, raw: bytes) -> None:
+        """Seal the header rows from ``first`` (the start of a seal run): checked headers, ``raw``."""
+        seal = self._seal_of(first, raw, create_key=True)
+        if seal is not None:
+            self._db.execute("INSERT OR REPLACE INTO header_seals VALUES (?, ?, ?)", (first, len(raw) // HEADER_BYTES, seal))
+
+    def _seal_of(self, first: int, raw: bytes, create_key: bool) -> bytes | None:
+        key = self._seal_key(create_key)
+        if key is None:
+            return None
+        message = SEAL_DOMAIN + self.chain.encode() + struct.pack(">BQI", 0, first, len(raw) // HEADER_BYTES)
+        mac = hmac.new(key, message, hashlib.sha256)
+        mac.update(raw)
+        return mac.digest()
+
+    def _seal_key(self, create: bool) -> bytes | None:
+        """The seals' secret, from ``key_path``; a new one is written there when ``create`` and there is
+        none (or it is not KEY_BYTES long). None: no key (nothing counts as sealed)."""
+        if self._key is not None or self._key_unusable:
+            return self._key
+        try:
+            key = self.key_path.read_bytes()
+        except FileNotFoundError:
+            key = b""
+        except OSError as bad:
+            return self._no_key(f"cannot read {self.key_path.name} ({bad.strerror})")
+        if len(key) != KEY_BYTES:
+            if not create:
+                return None
+            key = secrets.token_bytes(KEY_BYTES)
+            partial = self.key_path.with_name(self.key_path.name + ".partial")
+            try:
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(key)
+                os.replace(partial, self.key_path)
+            except OSError as bad:
+                return self._no_key(f"cannot write {self.key_path.name} ({bad.strerror})")
+        self._key = key
+        return key
+
+    def _no_key(self, why: str) -> None:
+        self._key_unusable = True
+        self._warn(f"{why}: the header chain is checked again at every start")
+        return None
 
     @_guarded
     def counts(self) -> dict:
@@ -367,6 +520,56 @@ class ReceiverStore:
     def close(self) -> None:
         self._db.commit()
         self._db.close()
+
+
+def _sha256d(data: bytes) -> bytes:
+    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+
+
+class StoredHeaders(Sequence):
+    """The header chain kept in a state file (``ReceiverStore.headers``): a sequence of 80-byte
+    headers that reads the file when used, not all at once (930,000 headers as bytes objects
+    would take about 110 MB). ``HeaderChain`` takes it through two methods: ``kept_runs()``, the
+    headers as ``(first height, headers back to back, sealed)`` a seal run at a time, in height
+    order; ``mark_checked(first_height, headers)``, a run it has checked in full, to be sealed."""
+
+    def __init__(self, store: ReceiverStore, count: int):
+        self._store, self._count = store, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        at = index + self._count if index < 0 else index
+        if not 0 <= at < self._count:
+            raise IndexError(f"no kept header {index} (there are {self._count})")
+        header = self._store._header_bytes(at, at + 1)
+        if header is None:
+            raise StoreError(f"{self._store.path}: header row {at} changed while it was being read")
+        return header
+
+    def __iter__(self) -> Iterator[bytes]:
+        for first in range(0, self._count, HEADER_SEAL_RUN):
+            raw = self._store._header_bytes(first, min(self._count, first + HEADER_SEAL_RUN))
+            if raw is None:
+                raise StoreError(f"{self._store.path}: header rows from {first} changed while they were being read")
+            yield from (raw[at:at + HEADER_BYTES] for at in range(0, len(raw), HEADER_BYTES))
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None
+
+    def kept_runs(self) -> Iterator[tuple[int, bytes, bool]]:
+        return self._store._kept_header_runs(self._count)
+
+    def mark_checked(self, first_height: int, headers: bytes) -> None:
+        if first_height % HEADER_SEAL_RUN == 0:
+            self._store._seal(first_height, headers)
 
 
 def set_aside(path: str | Path) -> Path | None:

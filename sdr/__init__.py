@@ -14,7 +14,12 @@ Modules
                RTL-SDR cu8 quantisation helpers
 ``interp``     the shared fractional-delay FIR kernel used by ``tx`` and ``channel``
 ``timing``     Gardner timing recovery kernel (Rice ch. 8)
-``rx``         streaming ``Demodulator`` -> ``PLFrame`` results
+``acquisition`` coarse carrier offset from the 4th-power line, and the frequency scan
+``frontend``   DC removal, NCO mixer, matched filter and timing: samples -> symbols
+``framesync``  SOF search, flywheel and header-less frames on the symbol stream
+``header``     the SOF's coherent check and the PLS decode
+``tracking``   per-frame carrier phase / frequency / amplitude / N0 tracking, fades, erasures
+``rx``         streaming ``Demodulator`` (the stages composed) -> ``PLFrame`` results
 
 Project-wide conventions
 ------------------------

@@ -29,7 +29,7 @@ def fir_real_taps(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, boundscheck=False, nogil=True)
 def _correlate_pairs(x2, taps, out2):  # pragma: no cover - compiled
     m = out2.size
     for k in range(taps.size):

@@ -204,7 +204,7 @@ def decode(code: LdpcCode, llr: np.ndarray, max_iterations: int = DEFAULT_MAX_IT
     return _result(code, out, stopped, iterations, zero_posterior)
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, boundscheck=False, nogil=True)
 def _load_slot(llr, frame, slot, post, min1, min2, slot_frame, slot_iter, keep_sign):  # pragma: no cover - compiled
     for v in range(llr.shape[1]):
         post[v, slot] = llr[frame, v]
@@ -217,7 +217,7 @@ def _load_slot(llr, frame, slot, post, min1, min2, slot_frame, slot_iter, keep_s
     keep_sign[slot] = 0  # the edge signs are the previous frame's: no self-correction in iteration 1
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, boundscheck=False, nogil=True)
 def _layered_kernel(llr, ptr, bits, max_iter, alpha, offset, self_correct, width, out, out_iter,
                     out_stopped, out_zero):  # pragma: no cover - compiled
     # llr: int16[frames, n] (quantise_llr); offset in fixed-point units. The inner loops run over
@@ -360,7 +360,7 @@ def _layered_kernel(llr, ptr, bits, max_iter, alpha, offset, self_correct, width
     return 0
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, boundscheck=False, nogil=True)
 def _layered_kernel_32(llr, ptr, bits, max_iter, alpha, offset, self_correct, out, out_iter,
                        out_stopped, out_zero):  # pragma: no cover - compiled
     # LLVM inlines the kernel here and propagates w = 32: about 30% faster than a runtime width

@@ -102,7 +102,8 @@ def _load(path: Path) -> None:
     store = ReceiverStore(path, "main")
     try:
         ObjectAssembler(store=store)
-        store.headers()
+        for _ in store.headers():  # a lazy view: reading the rows is what checks them
+            pass
         for _ in store.pending_objects():
             pass
         store.resume_sample("rec")
@@ -139,7 +140,7 @@ def _value(data: bytes, at: int):
     return bytes(raw)
 
 
-_ROW_TABLES = (("variants", 6), ("symbols", 3), ("objects", 5), ("progress", 2), ("headers", 2), ("meta", 2))
+_ROW_TABLES = (("variants", 6), ("symbols", 3), ("objects", 5), ("progress", 2), ("headers", 2), ("header_seals", 3), ("meta", 2))
 
 
 def state_rows(data: bytes) -> None:

@@ -61,7 +61,9 @@ def test_kills_at_random_points_lose_nothing(tmp_path, bundle_bytes, kills, dist
         proc.wait()
         resumed_from.append(_committed(state, key))
     assert resumed_from == sorted(resumed_from)  # progress is never lost
-    assert len(set(resumed_from)) >= distinct and resumed_from[-1] < total
+    # kills that landed mid-recording, at distinct commits (a fast run may have committed the whole
+    # recording in the 50 ms before its kill: that kill shows nothing lost, but no resume point)
+    assert len({position for position in resumed_from if position < total}) >= distinct
 
     last = run("rx", noisy, "--chain", "main", "--datadir", datadir, "--json")
     assert last["resumed_from_s"] > 0

@@ -1,17 +1,25 @@
 """Headers-first checks (rxside.headerchain) against real chains and Bitcoin Core's own test vectors."""
 
+import functools
 import hashlib
+import shutil
+import sqlite3
 import struct
+import tracemalloc
 
 import pytest
 
 from chaincast.fec.wire.bitcoin import block_hash, set_compact
 from chaincast.fec.wire.headers import HeadersRun
+from chaincast.rxside import headerchain
 from chaincast.rxside.headerchain import CHAIN_RULES, ChainRules, HeaderChain, HeaderRejected, next_bits
 from chaincast.rxside.kernel import ChainDelivery, display_hex
+from chaincast.rxside.store import ReceiverStore
 from tests.txside.node_double import REGTEST_GENESIS
 
 MAIN_POW_LIMIT = CHAIN_RULES["main"].pow_limit
+MAIN_GENESIS_HEADER = ("0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e"
+                       "67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c")
 
 
 def headers(blocks: list[bytes]) -> bytes:
@@ -218,3 +226,203 @@ def test_runs_that_wait_are_bounded_and_a_forged_flood_does_not_push_out_the_run
     assert len(kept) + 1 == MAX_PENDING_RUNS  # the flood fills what the run just ahead leaves
     assert sum(bool(o.rejected) for o in outcomes) == 2 * MAX_PENDING_RUNS + 1
     assert chain.is_waiting(HeadersRun(6, b"".join(just_ahead)))
+
+
+# ---------------------------------------------------------------------- a kept chain at length
+# A regtest chain of our own past two seal runs (the store seals runs of 2016 heights), so that
+# reloading, sealing and tampering meet whole runs, a partial one and the links between them.
+KEPT = 2 * 2016 + 500
+
+
+@functools.cache
+def regtest_chain(count: int = KEPT) -> tuple[bytes, ...]:
+    """Regtest headers 0 .. count - 1: the real genesis block, then headers mined on it."""
+    genesis = REGTEST_GENESIS[:80]
+    return (genesis, *mine_chain(block_hash(genesis), 1_700_000_000, count - 1))
+
+
+def kept_state(path, headers, run: int = 1000) -> None:
+    """A state file holding ``headers`` as a receiver keeps them: runs of ``run`` (not lined up
+    with the seal runs) through the chain's ``on_change``."""
+    store = ReceiverStore(path, "regtest")
+    chain = HeaderChain("regtest", store.headers(), store.replace_headers)
+    for first in range(0, len(headers), run):
+        assert chain.add_run(HeadersRun(first, b"".join(headers[first:first + run]))).rejected == ""
+    store.close()
+
+
+def reload(path) -> tuple[HeaderChain, ReceiverStore]:
+    store = ReceiverStore(path, "regtest")
+    chain = HeaderChain("regtest", store.headers(), store.replace_headers)
+    store.commit()
+    return chain, store
+
+
+@pytest.fixture
+def checks(monkeypatch) -> list[bytes]:
+    """The headers checked one by one (their proof of work) from here on."""
+    seen = []
+    checked = headerchain.check_proof_of_work
+
+    def counted(header, pow_limit):
+        seen.append(header)
+        checked(header, pow_limit)
+    monkeypatch.setattr(headerchain, "check_proof_of_work", counted)
+    return seen
+
+
+def test_a_chain_reloaded_from_its_state_file_answers_as_the_one_built_without_checking_it_again(tmp_path, checks):
+    hs = regtest_chain()
+    kept_state(tmp_path / "rx.sqlite", hs)
+    checks.clear()
+    chain, store = reload(tmp_path / "rx.sqlite")
+    assert checks == [] and store.warnings == []  # every run sealed: none checked again
+    assert chain.height == KEPT - 1
+    assert [chain.hash_at(h) for h in range(KEPT)] == [block_hash(h) for h in hs]
+    assert [chain.height_of(block_hash(h)) for h in hs] == list(range(KEPT))
+    assert chain.hash_at(-1) == block_hash(hs[-1])
+    stranger = mine(block_hash(hs[100]), 1_800_000_000, tag=9)
+    assert chain.height_of(block_hash(stranger)) is None and chain.height_of(bytes(32)) is None
+    # it goes on as a chain built here: a branch with more work replaces its tip, and is kept
+    branch = mine_chain(block_hash(hs[-4]), 1_800_000_000, 5, tag=2)
+    assert chain.add_run(HeadersRun(KEPT - 3, b"".join(branch))).replaced_from == KEPT - 3
+    assert chain.height_of(block_hash(hs[-1])) is None and chain.height_of(block_hash(branch[-1])) == KEPT + 1
+    store.close()
+    checks.clear()
+    again, store = reload(tmp_path / "rx.sqlite")
+    assert checks == [] and again.height == KEPT + 1 and again.hash_at(KEPT + 1) == block_hash(branch[-1])
+    assert again.height_of(block_hash(hs[-1])) is None and again.height_of(block_hash(hs[-4])) == KEPT - 4
+
+
+def move_state(tmp_path, how: str):
+    """The kept chain's state file as someone else hands it over: copied without its key file, or
+    left by a receiver from before header seals (schema 3)."""
+    kept_state(tmp_path / "own" / "rx.sqlite", regtest_chain())
+    path = tmp_path / "moved" / "rx.sqlite"
+    path.parent.mkdir()
+    shutil.copy(tmp_path / "own" / "rx.sqlite", path)
+    if how == "schema 3":
+        shutil.copy(tmp_path / "own" / "rx.sqlite.key", tmp_path / "moved" / "rx.sqlite.key")
+        db = sqlite3.connect(path)
+        db.execute("DROP TABLE header_seals")
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+        db.commit()
+        db.close()
+    return path
+
+
+@pytest.mark.parametrize("how", ["without its key", "schema 3"])
+def test_a_state_file_this_receiver_did_not_seal_is_checked_once_then_sealed(tmp_path, checks, how):
+    path = move_state(tmp_path, how)
+    checks.clear()
+    chain, store = reload(path)
+    assert len(checks) == KEPT and chain.height == KEPT - 1
+    assert any(f"{KEPT} kept headers were not sealed" in w for w in store.warnings), store.warnings
+    store.close()
+    checks.clear()
+    again, store = reload(path)
+    assert checks == [] and store.warnings == [] and again.hash_at(-1) == block_hash(regtest_chain()[-1])
+
+
+def tampered(path, height: int, header: bytes) -> None:
+    db = sqlite3.connect(path)
+    db.execute("UPDATE headers SET header = ? WHERE height = ?", (header, height))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("height", [3000, 2016, KEPT - 1])
+def test_a_header_changed_in_the_state_file_is_checked_not_trusted(tmp_path, checks, height):
+    hs = regtest_chain()
+    kept_state(tmp_path / "rx.sqlite", hs)
+    other = mine(hs[height][4:36], 1_800_000_000, tag=7)  # proof of work, follows its parent, another header
+    tampered(tmp_path / "rx.sqlite", height, other)
+    store = ReceiverStore(tmp_path / "rx.sqlite", "regtest")
+    checks.clear()
+    if height == KEPT - 1:  # the tip: nothing names it, so its run checked again is valid, with it
+        chain = HeaderChain("regtest", store.headers())
+        assert chain.hash_at(height) == block_hash(other) and len(checks) == KEPT - 2 * 2016
+        return
+    with pytest.raises(HeaderRejected, match=f"kept headers: header {height + 1}: does not follow"):
+        HeaderChain("regtest", store.headers())
+    assert len(checks) == height % 2016 + 1  # its run, checked up to the header after it
+
+
+def unmined(prev: bytes, time: int) -> bytes:
+    """A header above regtest's target: what anyone can make, at no cost."""
+    for nonce in range(1 << 20):
+        header = struct.pack("<I32s32sIII", 4, prev, bytes(32), time, 0x207FFFFF, nonce)
+        if int.from_bytes(block_hash(header), "little") > set_compact(0x207FFFFF).value:
+            return header
+    raise AssertionError("every nonce passed")
+
+
+def test_a_chain_forged_without_proof_of_work_is_refused_whoever_sealed_it(tmp_path):
+    hs = regtest_chain()
+    forged = [unmined(block_hash(hs[2015]), 1_800_000_000)]
+    for i in range(1, 10):
+        forged.append(unmined(block_hash(forged[-1]), 1_800_000_000 + i))
+    elsewhere = tmp_path / "forger" / "rx.sqlite"
+    store = ReceiverStore(elsewhere, "regtest")
+    store.replace_headers(0, list(hs[:2016]) + forged)  # sealed, with the forger's key
+    store.close()
+    path = tmp_path / "rx.sqlite"
+    shutil.copy(elsewhere, path)
+    store = ReceiverStore(path, "regtest")
+    with pytest.raises(HeaderRejected, match="header 2016: hash above its target"):
+        HeaderChain("regtest", store.headers())
+    with_the_forgers_key = ReceiverStore(elsewhere, "regtest")  # the key file beside a state file is trusted
+    assert HeaderChain("regtest", with_the_forgers_key.headers()).height == 2025
+
+
+def test_sealed_runs_of_two_branches_do_not_combine_into_a_chain_nobody_checked(tmp_path, checks):
+    hs = regtest_chain()
+    branch = hs[:2016] + tuple(mine_chain(block_hash(hs[2015]), 1_800_000_000, 2016, tag=5))
+    kept_state(tmp_path / "a.sqlite", hs)
+    shutil.copy(tmp_path / "a.sqlite.key", tmp_path / "b.sqlite.key")  # one receiver's two state files
+    kept_state(tmp_path / "b.sqlite", branch)
+    db = sqlite3.connect(tmp_path / "a.sqlite")
+    db.execute("ATTACH ? AS b", (str(tmp_path / "b.sqlite"),))
+    db.execute("DELETE FROM headers WHERE height BETWEEN 2016 AND 4031")
+    db.execute("INSERT INTO headers SELECT * FROM b.headers WHERE height BETWEEN 2016 AND 4031")
+    db.execute("UPDATE header_seals SET seal = (SELECT seal FROM b.header_seals WHERE first_height = 2016) "
+               "WHERE first_height = 2016")
+    db.commit()
+    db.close()
+    checks.clear()
+    store = ReceiverStore(tmp_path / "a.sqlite", "regtest")
+    with pytest.raises(HeaderRejected, match="kept headers: header 4032 does not follow the header chain"):
+        HeaderChain("regtest", store.headers())
+    assert checks == []  # each run's seal verified: it is the link between them that fails
+
+
+def test_a_kept_chain_is_checked_to_link_up_inside_a_run_too():
+    hs = regtest_chain()
+    with pytest.raises(HeaderRejected, match="kept headers: header 2: does not follow the header before it"):
+        HeaderChain("regtest", [hs[0], hs[1], hs[3]])  # each with proof of work and a later time
+
+
+def test_a_kept_chain_longer_than_a_headers_object_reloads(monkeypatch):
+    monkeypatch.setattr("chaincast.fec.wire.headers.MAX_COUNT", 2016)  # main: 930,000 headers, 50,000 a run
+    hs = regtest_chain()
+    assert HeaderChain("regtest", list(hs)).hash_at(-1) == block_hash(hs[-1])
+
+
+def test_the_kept_chain_costs_bytes_not_python_objects_per_header():
+    hs = regtest_chain()
+    half, full = HeaderChain("regtest", hs[:KEPT // 2]), HeaderChain("regtest", hs)
+    for chain in (half, full):
+        chain.height_of(bytes(32))  # its hash index is built on first use
+    assert (full.nbytes - half.nbytes) / (KEPT - KEPT // 2) < 64  # 32 hash, 4 + 4 time and bits, 6 index, slack
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        chain = HeaderChain("regtest", hs)
+        chain.height_of(bytes(32))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held / KEPT < 64, f"{held / KEPT:.0f} bytes a header"
+    main = HeaderChain("main")
+    assert main.add_run(HeadersRun(0, bytes.fromhex(MAIN_GENESIS_HEADER))).added == 1
+    assert main.hash_at(0) == CHAIN_RULES["main"].genesis_hash and len(main._hashes) == 28  # its top 4 bytes are 0

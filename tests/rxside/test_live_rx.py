@@ -150,6 +150,7 @@ def test_rtlsdr_without_a_dongle_is_one_line_and_nothing_is_written(tmp_path):
     (["--ppm", "5000"], "--ppm 5000"),
     (["--sample-rate", "1e12"], "--sample-rate"),
     (["--buffer-seconds", "0"], "--buffer-seconds"),
+    (["--cores", "3"], "--cores 3: 1 or 2"),
 ])
 def test_bad_radio_options_are_one_line_errors(tmp_path, args, message):
     rx = chaincast("rx", "rtl_tcp://127.0.0.1:9", "--chain", "regtest", "--datadir", tmp_path / "d", *args)

@@ -21,12 +21,17 @@ def test_gardner_kernel_equals_python_reference_on_random_input():
     k1, k2 = timing.loop_gains(0.01)
     s1 = timing.initial_state(2.4)
     s2 = s1.copy()
-    a, pa = timing.gardner(x, s1, 2.4, k1, k2)
-    b, pb = timing.gardner_reference(x, s2, 2.4, k1, k2)
-    assert a.size == b.size > 1000
-    assert np.allclose(a, b, atol=1e-4)
-    assert np.allclose(pa, pb, atol=1e-6)
-    assert np.allclose(s1, s2, atol=1e-6)
+    for delayed in (False, True):  # the acquiring loop, and the tracking loop with its symbol of delay
+        s1 = timing.initial_state(2.4)
+        s2 = s1.copy()
+        a, pa = timing.gardner(x, s1, 2.4, k1, k2, delayed=delayed)
+        b, pb = timing.gardner_reference(x, s2, 2.4, k1, k2, delayed=delayed)
+        assert a.size == b.size > 1000
+        assert np.allclose(a, b, atol=1e-4)
+        assert np.allclose(pa, pb, atol=1e-6)
+        assert np.allclose(s1, s2, atol=1e-6)
+    delayed_positions = timing.gardner(x, timing.initial_state(2.4), 2.4, k1, k2, delayed=True)[1][:500]
+    assert not np.allclose(delayed_positions, timing.gardner(x, timing.initial_state(2.4), 2.4, k1, k2)[1][:500])
 
 
 def test_the_timing_loop_holds_its_rate_through_a_blockage():
@@ -61,7 +66,7 @@ def test_derotate_kernel_equals_the_numpy_reference():
     """The frame tracker's derotation: a rotator per stretch between known segments against
     np.interp and np.exp per symbol, with one segment, several, and a frame longer than 1024
     symbols per stretch (the rotator's re-anchoring)."""
-    from chaincast.sdr.rx import _derotate, _derotate_reference
+    from chaincast.sdr.tracking import _derotate, _derotate_reference
 
     rng = np.random.default_rng(4)
     y = rng.standard_normal(33282) + 1j * rng.standard_normal(33282)
@@ -78,7 +83,7 @@ def test_payload_frequency_slot_sums_equal_the_direct_ones():
     """The slot sums of (y e^{-j 2 pi f0 t})^M, with one 90-point ramp for all slots, against the
     per-symbol computation."""
     from chaincast.sdr import plframe as pf
-    from chaincast.sdr.rx import _payload_frequency
+    from chaincast.sdr.tracking import _payload_frequency
 
     rng = np.random.default_rng(5)
     pay_idx = pf.payload_indices(360, True)
