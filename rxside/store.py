@@ -11,13 +11,15 @@ What is kept, in one database file:
 - every rebuilt object (``objects``): its payload until the node holds it durably, then only its
   key (so later passes of it are skipped), for the newest ``MAX_DONE_OBJECTS`` of them;
 - per input recording, the sample from which a restarted receiver must read again (``progress``);
-- the checked header chain (``headers``, ``chaincast.rxside.headerchain``), one row a header, and
-  per run of ``HEADER_SEAL_RUN`` heights a seal (``header_seals``): an HMAC-SHA256 of the chain's
-  name, the run's first height and its headers, made with a secret key in a file of its own beside
-  the state file (``key_path``, made on first use, readable by its owner only). The receiver seals
-  only headers it has checked, so a run whose seal verifies is not checked header by header at
-  the next start; a state file passed around without its key file has no valid seal, and its
-  headers are checked again (then sealed with this receiver's key).
+- the checked header chain (``header_runs``, ``chaincast.rxside.headerchain``), one row per run of
+  ``HEADER_SEAL_RUN`` heights: the run's headers back to back (all 2016 of them but in the last
+  run) and its seal, an HMAC-SHA256 of the chain's name, the run's first height and its headers,
+  made with a secret key in a file of its own beside the state file (``key_path``, made on first
+  use, readable by its owner only), or NULL for a run not sealed. A row a run, not a row a header:
+  SQLite spends about half a second reading 930,000 rows, a twentieth of that reading 462 runs.
+  The receiver seals only headers it has checked, so a run whose seal verifies is not checked
+  header by header at the next start; a state file passed around without its key file has no
+  valid seal, and its headers are checked again (then sealed with this receiver's key).
 
 The receiver commits once per input chunk: the packets of the frames decoded in it, the objects
 completed, and the new resume position, in one transaction. A ``kill -9`` at any moment therefore
@@ -29,10 +31,10 @@ known to be on its disk) and ``DURABLE`` (the node has flushed it; payload dropp
 
 Users pass state files around and disks fail, so nothing read from the file is trusted: a file
 that is not a state file, or whose tables are not this schema's, is refused with ``StoreError``
-(``--reset-state`` starts a new one); a row that does not make sense (a header of the wrong
-length, a NULL payload, a symbol of the wrong size) is deleted and reported in ``warnings``. The
-one thing the file vouches for, that headers were checked, it vouches for only with a seal made by
-the key that stays beside it.
+(``--reset-state`` starts a new one); a row that does not make sense (a header run out of place or
+of the wrong length, a NULL payload, a symbol of the wrong size) is deleted and reported in
+``warnings``. The one thing the file vouches for, that headers were checked, it vouches for only
+with a seal made by the key that stays beside it.
 """
 
 from __future__ import annotations
@@ -47,11 +49,10 @@ import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 
 SCHEMA_VERSION = 4
-UPGRADABLE = {"1", "2", "3"}  # schema 2 added the headers table, schema 3 variants and done order, schema 4 header seals
+UPGRADABLE = {"1", "2", "3"}  # schema 2 added the headers table, schema 3 variants and done order, schema 4 header runs
 COMPLETE = 1
 DURABLE = 2
 MAX_DONE_OBJECTS = 100_000  # keys of durable objects kept to skip their later passes (~8 MB)
@@ -75,9 +76,7 @@ _TABLES = {
     "objects": "CREATE TABLE objects (object_type INTEGER NOT NULL, object_id BLOB NOT NULL, state INTEGER NOT NULL, "
                "payload BLOB, done_order INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (object_type, object_id)) WITHOUT ROWID",
     "progress": "CREATE TABLE progress (source TEXT PRIMARY KEY, resume_sample INTEGER NOT NULL)",
-    "headers": "CREATE TABLE headers (height INTEGER PRIMARY KEY, header BLOB NOT NULL)",
-    "header_seals": "CREATE TABLE header_seals (first_height INTEGER PRIMARY KEY, count INTEGER NOT NULL, "
-                    "seal BLOB NOT NULL)",
+    "header_runs": "CREATE TABLE header_runs (first_height INTEGER PRIMARY KEY, headers BLOB NOT NULL, seal BLOB)",
 }
 _COLUMNS = {
     "meta": ["key", "value"],
@@ -85,9 +84,9 @@ _COLUMNS = {
     "symbols": ["variant", "symbol_id", "symbol"],
     "objects": ["object_type", "object_id", "state", "payload", "done_order"],
     "progress": ["source", "resume_sample"],
-    "headers": ["height", "header"],
-    "header_seals": ["first_height", "count", "seal"],
+    "header_runs": ["first_height", "headers", "seal"],
 }
+_OLD_HEADERS_COLUMNS = ["height", "header"]  # schemas 2 and 3: one row a header
 _OLD_SYMBOLS_COLUMNS = ["object_type", "object_id", "symbol_id", "transfer_length", "symbol_size", "symbol"]
 _DONE_INDEX = "CREATE INDEX IF NOT EXISTS objects_done ON objects (state, done_order)"
 
@@ -202,10 +201,12 @@ class ReceiverStore:
 
     def _upgrade(self, found: dict) -> None:
         """Schemas 1 to 3 -> 4: symbols move under variants, objects get their done order, header
-        seals start empty (the kept headers are checked once more at the next start, then sealed)."""
+        rows become unsealed runs (checked once more at the next start, then sealed)."""
         for name, sql in _TABLES.items():
             if name not in found:
                 self._db.execute(sql)
+        if "headers" in found:
+            self._runs_from_header_rows()
         if "symbols" in found and self._columns("symbols") == _OLD_SYMBOLS_COLUMNS:
             self._db.execute("ALTER TABLE symbols RENAME TO old_symbols")
             self._db.execute(_TABLES["symbols"])
@@ -218,6 +219,26 @@ class ReceiverStore:
             self._db.execute("ALTER TABLE objects ADD COLUMN done_order INTEGER NOT NULL DEFAULT 0")
         self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
         self._db.commit()
+
+    def _runs_from_header_rows(self) -> None:
+        """The ``headers`` table of schemas 2 and 3 (one row a header) into ``header_runs``: the rows
+        from height 0 up to the first gap or damaged row, in unsealed runs; then the table goes."""
+        if self._columns("headers") != _OLD_HEADERS_COLUMNS:
+            raise StoreError(f"{self.path}: damaged: table 'headers' is not this receiver's; {RESET_HINT}")
+        rows = self._db.execute("SELECT height, header FROM headers ORDER BY height")
+        kept = 0
+        while batch := rows.fetchmany(HEADER_SEAL_RUN):
+            intact = _intact_header_rows(batch, kept)
+            if intact:
+                self._db.execute("INSERT INTO header_runs VALUES (?, ?, NULL)", (kept, b"".join(intact)))
+                kept += len(intact)
+            if len(intact) < len(batch):
+                break
+        rows.close()  # SQLite does not drop a table a statement still reads
+        dropped = self._db.execute("SELECT COUNT(*) FROM headers").fetchone()[0] - kept
+        if dropped:
+            self._warn(f"{dropped} headers after height {kept - 1} dropped (a gap or a damaged row)")
+        self._db.execute("DROP TABLE headers")
 
     def _warn(self, what: str) -> None:
         self.warnings.append(f"{self.path}: {what}")
@@ -360,110 +381,109 @@ class ReceiverStore:
     def replace_headers(self, from_height: int, headers: list[bytes]) -> None:
         """The checked header chain from ``from_height`` on is now ``headers``: ``HeaderChain``
         calls this (its ``on_change``) with headers it has checked, and they are sealed as such,
-        with the kept headers before them in their seal run if that run's seal verifies."""
+        with the kept headers before them in their run if that run's seal verifies."""
         run_start = from_height - from_height % HEADER_SEAL_RUN
-        before = self._sealed_headers(run_start, from_height)
+        before, sealed = self._run_prefix(run_start, from_height)
+        self._db.execute("DELETE FROM header_runs WHERE first_height >= ?", (run_start,))
+        if before is None:  # the start of its run is gone, and a run row cannot begin mid-run
+            self._warn(f"headers from height {run_start} not kept: their run row was damaged or removed")
+            return
         raw = b"".join(headers)
         if before and raw and raw[4:36] != _sha256d(before[-HEADER_BYTES:]):
-            before = None  # not what the chain holds: only a check at the next start may seal it
-        self._db.execute("DELETE FROM headers WHERE height >= ?", (from_height,))
-        self._db.execute("DELETE FROM header_seals WHERE first_height >= ?", (run_start,))
-        self._db.executemany("INSERT INTO headers VALUES (?, ?)", [(from_height + i, h) for i, h in enumerate(headers)])
-        if before is None:  # the first run stays unsealed; the runs after it are all new
-            base, first_sealed = from_height, run_start + HEADER_SEAL_RUN
-        else:
-            base, first_sealed, raw = run_start, run_start, before + raw
-        for first in range(first_sealed, from_height + len(headers), HEADER_SEAL_RUN):
-            self._seal(first, raw[(first - base) * HEADER_BYTES:(first - base + HEADER_SEAL_RUN) * HEADER_BYTES])
+            sealed = False  # not what the chain holds: only a check at the next start may seal it
+        raw = before + raw
+        for first in range(run_start, run_start + len(raw) // HEADER_BYTES, HEADER_SEAL_RUN):
+            run = raw[(first - run_start) * HEADER_BYTES:(first - run_start + HEADER_SEAL_RUN) * HEADER_BYTES]
+            seal = self._seal_of(first, run, create_key=True) if sealed or first > run_start else None
+            self._db.execute("INSERT INTO header_runs VALUES (?, ?, ?)", (first, run, seal))
+
+    def _run_prefix(self, run_start: int, stop: int) -> tuple[bytes | None, bool]:
+        """The kept headers ``run_start`` .. ``stop - 1`` (the start of a run), and whether their run's
+        seal verifies (over the whole run as kept); None: the run row does not hold them."""
+        if stop == run_start:
+            return b"", True
+        row = self._db.execute("SELECT headers, seal FROM header_runs WHERE first_height = ?", (run_start,)).fetchone()
+        size = (stop - run_start) * HEADER_BYTES
+        if row is None or not isinstance(row[0], bytes) or len(row[0]) < size or len(row[0]) % HEADER_BYTES:
+            return None, False
+        return row[0][:size], self._seal_verifies(run_start, *row)
 
     @_guarded
     def headers(self) -> StoredHeaders:
-        """The kept header chain from height 0, as far as it runs without a gap or a damaged row
-        (the rest is deleted: the uplink sends those headers again); read a seal run at a time."""
+        """The kept header chain from height 0, as far as its runs follow each other and make sense
+        (the rest is deleted: the uplink sends those headers again); read a run at a time."""
         count = self._intact_headers()
-        dropped = self._db.execute("DELETE FROM headers WHERE height >= ?", (count,)).rowcount
-        self._db.execute("DELETE FROM header_seals WHERE first_height >= ?", (count,))
+        dropped = self._db.execute(
+            "DELETE FROM header_runs WHERE NOT (typeof(first_height) = 'integer' AND first_height BETWEEN 0 AND ? "
+            "AND first_height % ? = 0)", (count - 1, HEADER_SEAL_RUN)).rowcount
         if dropped:
-            self._warn(f"{dropped} headers after height {count - 1} dropped (a gap or a damaged row)")
+            self._warn(f"headers after height {count - 1} dropped ({dropped} run rows: a gap or a damaged row)")
         return StoredHeaders(self, count)
 
     def _intact_headers(self) -> int:
-        """How many header rows run from height 0 without a gap or a damaged row. Aggregates SQLite
-        computes (a Python loop over 930,000 rows takes half a second); the heights are looked at
-        one by one only when they do not run from 0 to their count."""
-        # three queries: alone, each is a walk down the b-tree or a count of its cells, not a scan of rows
-        count = self._db.execute("SELECT COUNT(*) FROM headers").fetchone()[0]
-        lowest = self._db.execute("SELECT MIN(height) FROM headers").fetchone()[0]
-        highest = self._db.execute("SELECT MAX(height) FROM headers").fetchone()[0]
-        if not count or lowest != 0:
-            return 0
-        intact = count
-        if highest != count - 1:  # a gap: the first height missing
-            heights = self._db.execute("SELECT height FROM headers ORDER BY height")
-            intact = next((i for i, (h,) in enumerate(heights) if h != i), count)
-        damaged = self._db.execute("SELECT MIN(height) FROM headers WHERE typeof(header) != 'blob' OR length(header) != ?",
-                                   (HEADER_BYTES,)).fetchone()[0]
-        return intact if damaged is None else min(intact, damaged)
+        """How many headers the run rows hold from height 0 up to the first row that does not make
+        sense: not at the next run's first height, not whole headers in a blob, more than a run, a
+        short run that is not the last, a seal neither NULL nor a blob. Judged by types and lengths,
+        which SQLite gives without reading the headers."""
+        rows = self._db.execute("SELECT first_height, typeof(headers), length(headers), typeof(seal) "
+                                "FROM header_runs ORDER BY first_height").fetchall()
+        count = 0
+        for first, kind, size, seal_kind in rows:
+            if count % HEADER_SEAL_RUN:  # the run before this one is short, so it was not the last
+                return count - count % HEADER_SEAL_RUN
+            if not _is_run_row(count, first, kind, size, seal_kind):
+                return count
+            count += size // HEADER_BYTES
+        return count
 
     @_guarded
-    def _header_bytes(self, first: int, stop: int) -> bytes | None:
-        """Header rows ``first`` .. ``stop - 1`` back to back, or None if one is missing or damaged.
-        (Checked here rather than by SQLite: a third faster on 930,000 rows.)"""
-        headers = list(map(itemgetter(0), self._db.execute(
-            "SELECT header FROM headers WHERE height >= ? AND height < ? ORDER BY height", (first, stop))))
-        try:
-            raw = b"".join(headers)  # TypeError: a row that is not a blob
-        except TypeError:
+    def _run_row(self, first: int, count: int) -> tuple[bytes, object] | None:
+        """The headers and the seal (as stored) of the run row from ``first`` if it holds ``count``
+        headers, as ``headers`` found it; None: it changed since."""
+        row = self._db.execute("SELECT headers, seal FROM header_runs WHERE first_height = ?", (first,)).fetchone()
+        if row is None or not isinstance(row[0], bytes) or len(row[0]) != count * HEADER_BYTES:
             return None
-        return raw if len(headers) == stop - first and set(map(len, headers)) <= {HEADER_BYTES} else None
+        return row
+
+    @_guarded
+    def _header_at(self, height: int) -> bytes | None:
+        """The kept header at ``height``, cut from its run by SQLite; None: its run row changed."""
+        first = height - height % HEADER_SEAL_RUN
+        row = self._db.execute("SELECT substr(headers, ?, ?) FROM header_runs WHERE first_height = ?",
+                               ((height - first) * HEADER_BYTES + 1, HEADER_BYTES, first)).fetchone()
+        if row is None or not isinstance(row[0], bytes) or len(row[0]) != HEADER_BYTES:
+            return None
+        return row[0]
 
     def _kept_header_runs(self, count: int) -> Iterator[tuple[int, bytes, bool]]:
-        """``(first height, headers, sealed)`` of the first ``count`` header rows, a seal run at a time
+        """``(first height, headers, sealed)`` of the first ``count`` kept headers, a run at a time
         (a generator: the methods it calls turn SQLite errors into ``StoreError``)."""
-        seals = self._header_seals()
         unsealed = 0
         for first in range(0, count, HEADER_SEAL_RUN):
-            raw = self._header_bytes(first, min(count, first + HEADER_SEAL_RUN))
-            if raw is None:  # rows changed since they were counted: what is left is not kept
+            row = self._run_row(first, min(count - first, HEADER_SEAL_RUN))
+            if row is None:  # changed since it was judged: what is left is not kept
                 return
-            sealed = self._seal_verifies(first, raw, *seals.get(first, (None, None)))
+            raw, seal = row
+            sealed = self._seal_verifies(first, raw, seal)
             unsealed += 0 if sealed else len(raw) // HEADER_BYTES
             yield first, raw, sealed
         if unsealed:
             self._warn(f"{unsealed} kept headers were not sealed with {self.key_path.name}: checked again")
 
-    @_guarded
-    def _header_seals(self) -> dict[int, tuple]:
-        """first height -> (count, seal) of every seal row, as stored (``_seal_verifies`` judges them)."""
-        return {first: (run, seal) for first, run, seal in self._db.execute("SELECT * FROM header_seals")}
-
-    def _seal_verifies(self, first: int, raw: bytes, run, seal) -> bool:
-        """Whether ``(run, seal)``, as read from a seal row, seal the header rows ``raw`` from ``first``."""
-        if run != len(raw) // HEADER_BYTES or not isinstance(seal, bytes):
+    def _seal_verifies(self, first: int, raw: bytes, seal) -> bool:
+        """Whether ``seal``, as read from a run row, seals the headers ``raw`` from ``first``."""
+        if not isinstance(seal, bytes):
             return False
         expected = self._seal_of(first, raw, create_key=False)
         return expected is not None and hmac.compare_digest(expected, seal)
 
     @_guarded
-    def _sealed_headers(self, first: int, stop: int) -> bytes | None:
-        """Header rows ``first`` .. ``stop - 1`` (the start of a seal run) if that run's seal covers and
-        verifies them; b"" for none; None: not sealed."""
-        if stop == first:
-            return b""
-        row = self._db.execute("SELECT count, seal FROM header_seals WHERE first_height = ?", (first,)).fetchone()
-        if row is None or not isinstance(row[0], int) or not stop - first <= row[0] <= HEADER_SEAL_RUN:
-            return None
-        raw = self._header_bytes(first, first + row[0])
-        if raw is None or not self._seal_verifies(first, raw, *row):
-            return None
-        return raw[:(stop - first) * HEADER_BYTES]
-
-    @_guarded
-    def _seal(self, first: int, raw: bytes) -> None:
-        """Seal the header rows from ``first`` (the start of a seal run): checked headers, ``raw``."""
+    def _seal_run(self, first: int, raw: bytes) -> None:
+        """Seal the run row from ``first``, whose headers ``raw`` have been checked (should the row
+        hold other headers, the seal does not verify for them)."""
         seal = self._seal_of(first, raw, create_key=True)
         if seal is not None:
-            self._db.execute("INSERT OR REPLACE INTO header_seals VALUES (?, ?, ?)", (first, len(raw) // HEADER_BYTES, seal))
+            self._db.execute("UPDATE header_runs SET seal = ? WHERE first_height = ?", (seal, first))
 
     def _seal_of(self, first: int, raw: bytes, create_key: bool) -> bytes | None:
         key = self._seal_key(create_key)
@@ -522,6 +542,24 @@ class ReceiverStore:
         self._db.close()
 
 
+def _is_run_row(expected_first: int, first, kind: str, size, seal_kind: str) -> bool:
+    """Whether a header run row (its first height, the type and length of its headers, the type of
+    its seal) is the run from ``expected_first``: whole headers, at most a run of them."""
+    return (isinstance(first, int) and first == expected_first and kind == "blob"
+            and _is_int(size, 1, HEADER_SEAL_RUN * HEADER_BYTES) and size % HEADER_BYTES == 0
+            and seal_kind in ("null", "blob"))
+
+
+def _intact_header_rows(rows: list[tuple], first: int) -> list[bytes]:
+    """The headers of ``(height, header)`` rows, from height ``first`` up to the first gap or damaged row."""
+    intact = []
+    for height, header in rows:
+        if height != first + len(intact) or not isinstance(header, bytes) or len(header) != HEADER_BYTES:
+            break
+        intact.append(header)
+    return intact
+
+
 def _sha256d(data: bytes) -> bytes:
     return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
@@ -545,16 +583,17 @@ class StoredHeaders(Sequence):
         at = index + self._count if index < 0 else index
         if not 0 <= at < self._count:
             raise IndexError(f"no kept header {index} (there are {self._count})")
-        header = self._store._header_bytes(at, at + 1)
+        header = self._store._header_at(at)
         if header is None:
-            raise StoreError(f"{self._store.path}: header row {at} changed while it was being read")
+            raise StoreError(f"{self._store.path}: the header run holding height {at} changed while it was being read")
         return header
 
     def __iter__(self) -> Iterator[bytes]:
         for first in range(0, self._count, HEADER_SEAL_RUN):
-            raw = self._store._header_bytes(first, min(self._count, first + HEADER_SEAL_RUN))
-            if raw is None:
-                raise StoreError(f"{self._store.path}: header rows from {first} changed while they were being read")
+            row = self._store._run_row(first, min(self._count - first, HEADER_SEAL_RUN))
+            if row is None:
+                raise StoreError(f"{self._store.path}: the header run from {first} changed while it was being read")
+            raw = row[0]
             yield from (raw[at:at + HEADER_BYTES] for at in range(0, len(raw), HEADER_BYTES))
 
     def __eq__(self, other) -> bool:
@@ -569,7 +608,7 @@ class StoredHeaders(Sequence):
 
     def mark_checked(self, first_height: int, headers: bytes) -> None:
         if first_height % HEADER_SEAL_RUN == 0:
-            self._store._seal(first_height, headers)
+            self._store._seal_run(first_height, headers)
 
 
 def set_aside(path: str | Path) -> Path | None:

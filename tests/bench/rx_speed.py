@@ -216,7 +216,7 @@ def print_table(results: dict) -> None:
                      f"{r['frames_ok']} ok / {r['frames_failed']} failed, tip {r['tip']}, peak {r['peak_rss_mb']:.0f} MiB"))
     peak = max(r["peak_rss_mb"] for r in results["workloads"].values())
     rows.append(("peak RSS, any workload", f"{peak:.0f} MiB", "", f"<= {RSS_TARGET_MB:g} MiB",
-                 "yes" if peak <= RSS_TARGET_MB else f"no ({peak / RSS_TARGET_MB:.1f}x)", "ru_maxrss of the rx process"))
+                 "yes" if peak <= RSS_TARGET_MB else f"no ({peak / RSS_TARGET_MB:.1f}x)", "VmHWM of the rx process"))
     s = results["startup"]
     rows.append(("rx --help", f"{s['rx_help_s']:.3f} s", "", f"<= {HELP_TARGET_S:g} s",
                  "yes" if s["rx_help_s"] <= HELP_TARGET_S else "no", "spawn to exit, median of 7"))

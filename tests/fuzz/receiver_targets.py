@@ -140,7 +140,7 @@ def _value(data: bytes, at: int):
     return bytes(raw)
 
 
-_ROW_TABLES = (("variants", 6), ("symbols", 3), ("objects", 5), ("progress", 2), ("headers", 2), ("header_seals", 3), ("meta", 2))
+_ROW_TABLES = (("variants", 6), ("symbols", 3), ("objects", 5), ("progress", 2), ("header_runs", 3), ("meta", 2))
 
 
 def state_rows(data: bytes) -> None:
@@ -165,6 +165,16 @@ def state_rows(data: bytes) -> None:
         _load(path)
 
 
+def _header_runs_seed() -> bytes:
+    """Rows that read as header runs: one of one header from height 0, then one of another header,
+    sealed with 32 bytes, at 2016 (out of place: the run before it is short)."""
+    table = bytes([[name for name, _ in _ROW_TABLES].index("header_runs")])
+    rows = b""
+    for first, seal in ((0, b"\0\0"), (2016, b"\x04\x20" + bytes(range(32)))):
+        rows += table + b"\x01\x08" + first.to_bytes(8, "big") + b"\x04\x50" + bytes([first % 256]) * 80 + seal
+    return rows
+
+
 register("assembler", feed_assembler, seeds=_assembler_seeds)
 register("state-file", damaged_state_file, expected=(StoreError,), seeds=lambda: [b"\0\0\0\0", b"\0\0\x10\0garbage"])
-register("state-rows", state_rows, expected=(StoreError,), seeds=lambda: [bytes(range(256)), b"\x01\x01\x05" * 40])
+register("state-rows", state_rows, expected=(StoreError,), seeds=lambda: [bytes(range(256)), b"\x01\x01\x05" * 40, _header_runs_seed()])

@@ -462,7 +462,7 @@ def test_damaged_rows_are_warned_about_and_the_run_goes_on(tmp_path, rec, capsys
     datadir, state = tmp_path / "dd", tmp_path / "rx.sqlite"
     assert main(["rx", str(rec), "--chain", "regtest", "--datadir", str(datadir), "--state", str(state)]) == 0
     db = sqlite3.connect(state)
-    db.execute("INSERT INTO headers VALUES (100000, x'00')")
+    db.execute("INSERT INTO header_runs VALUES (100800, x'00', NULL)")
     db.execute("INSERT INTO objects VALUES (1, x'00', 1, NULL, 0)")
     db.commit()
     db.close()

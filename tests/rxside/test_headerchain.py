@@ -294,6 +294,29 @@ def test_a_chain_reloaded_from_its_state_file_answers_as_the_one_built_without_c
     assert again.height_of(block_hash(hs[-1])) is None and again.height_of(block_hash(hs[-4])) == KEPT - 4
 
 
+def kept_runs(store) -> list[tuple[int, int, bool]]:
+    """(first height, headers, sealed) of each run the state file keeps."""
+    return [(first, len(raw) // 80, sealed) for first, raw, sealed in store.headers().kept_runs()]
+
+
+def test_a_run_rewritten_from_its_middle_keeps_its_start_and_is_sealed_only_if_that_start_was(tmp_path):
+    hs = regtest_chain()
+    store = ReceiverStore(tmp_path / "rx.sqlite", "regtest")
+    store.replace_headers(0, list(hs[:1000]))
+    store.replace_headers(1000, list(hs[1000:2500]))
+    assert kept_runs(store) == [(0, 2016, True), (2016, 484, True)]
+    store.replace_headers(2100, [hs[5]])  # does not follow header 2099
+    assert kept_runs(store) == [(0, 2016, True), (2016, 85, False)]
+    store.replace_headers(2100, list(hs[2100:4532]))  # follows, but the start of its run is not sealed
+    assert kept_runs(store) == [(0, 2016, True), (2016, 2016, False), (4032, 500, True)]
+    assert store.headers() == hs
+    store.replace_headers(2016, list(hs[2016:2100]))  # from the start of a run: nothing unsealed before it
+    assert kept_runs(store) == [(0, 2016, True), (2016, 84, True)]
+    store._db.execute("DELETE FROM header_runs WHERE first_height = 2016")  # as if behind the receiver's back
+    store.replace_headers(2050, list(hs[2050:2100]))
+    assert kept_runs(store) == [(0, 2016, True)] and "headers from height 2016 not kept" in store.warnings[-1]
+
+
 def move_state(tmp_path, how: str):
     """The kept chain's state file as someone else hands it over: copied without its key file, or
     left by a receiver from before header seals (schema 3)."""
@@ -303,12 +326,21 @@ def move_state(tmp_path, how: str):
     shutil.copy(tmp_path / "own" / "rx.sqlite", path)
     if how == "schema 3":
         shutil.copy(tmp_path / "own" / "rx.sqlite.key", tmp_path / "moved" / "rx.sqlite.key")
-        db = sqlite3.connect(path)
-        db.execute("DROP TABLE header_seals")
-        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
-        db.commit()
-        db.close()
+        as_schema_3(path)
     return path
+
+
+def as_schema_3(path) -> None:
+    """The state file as schema 3 kept it: a header a row (``headers``), no seals."""
+    db = sqlite3.connect(path)
+    runs = db.execute("SELECT first_height, headers FROM header_runs ORDER BY first_height").fetchall()
+    db.execute("DROP TABLE header_runs")
+    db.execute("CREATE TABLE headers (height INTEGER PRIMARY KEY, header BLOB NOT NULL)")
+    db.executemany("INSERT INTO headers VALUES (?, ?)",
+                   [(first + i, raw[i * 80:(i + 1) * 80]) for first, raw in runs for i in range(len(raw) // 80)])
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+    db.commit()
+    db.close()
 
 
 @pytest.mark.parametrize("how", ["without its key", "schema 3"])
@@ -324,9 +356,50 @@ def test_a_state_file_this_receiver_did_not_seal_is_checked_once_then_sealed(tmp
     assert checks == [] and store.warnings == [] and again.hash_at(-1) == block_hash(regtest_chain()[-1])
 
 
-def tampered(path, height: int, header: bytes) -> None:
+def test_a_schema_3_state_file_is_upgraded_into_unsealed_runs_checked_once_then_sealed(tmp_path, checks):
+    path = move_state(tmp_path, "schema 3")
+    store = ReceiverStore(path, "regtest")
+    runs = "SELECT first_height, length(headers), seal IS NOT NULL FROM header_runs ORDER BY first_height"
+    assert store._db.execute(runs).fetchall() == [(0, 2016 * 80, 0), (2016, 2016 * 80, 0), (4032, 500 * 80, 0)]
+    assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
+    assert store._db.execute("SELECT name FROM sqlite_master WHERE name = 'headers'").fetchall() == []
+    assert store.warnings == [] and store.headers() == regtest_chain()
+    checks.clear()
+    chain = HeaderChain("regtest", store.headers(), store.replace_headers)
+    assert len(checks) == KEPT and chain.hash_at(-1) == block_hash(regtest_chain()[-1])  # not trusted: no seal
+    store.close()
+    checks.clear()
+    again, store = reload(path)
+    assert checks == [] and store.warnings == [] and again.height == KEPT - 1
+    assert store._db.execute(runs).fetchall() == [(0, 2016 * 80, 1), (2016, 2016 * 80, 1), (4032, 500 * 80, 1)]
+
+
+@pytest.mark.parametrize("damage, kept", [
+    ("DELETE FROM headers WHERE height = 3000", 3000),
+    ("UPDATE headers SET header = x'00' WHERE height = 2016", 2016),
+    ("UPDATE headers SET header = 'text' WHERE height = 4100", 4100),
+    ("DELETE FROM headers WHERE height = 0", 0),
+])
+def test_a_schema_3_state_file_keeps_its_header_rows_up_to_the_first_gap_or_damaged_row(tmp_path, damage, kept):
+    path = move_state(tmp_path, "schema 3")
     db = sqlite3.connect(path)
-    db.execute("UPDATE headers SET header = ? WHERE height = ?", (header, height))
+    db.execute(damage)
+    stored = db.execute("SELECT COUNT(*) FROM headers").fetchone()[0]
+    db.commit()
+    db.close()
+    store = ReceiverStore(path, "regtest")
+    assert store.warnings == [f"{path}: {stored - kept} headers after height {kept - 1} dropped (a gap or a damaged row)"]
+    assert store.headers() == regtest_chain()[:kept]
+    chain = HeaderChain("regtest", store.headers(), store.replace_headers)
+    assert chain.height == kept - 1
+
+
+def tampered(path, height: int, header: bytes) -> None:
+    """``header`` in place of the kept one at ``height``, its run's seal left as it was."""
+    first, at = height - height % 2016, height % 2016 * 80
+    db = sqlite3.connect(path)
+    (raw,) = db.execute("SELECT headers FROM header_runs WHERE first_height = ?", (first,)).fetchone()
+    db.execute("UPDATE header_runs SET headers = ? WHERE first_height = ?", (raw[:at] + header + raw[at + 80:], first))
     db.commit()
     db.close()
 
@@ -383,10 +456,7 @@ def test_sealed_runs_of_two_branches_do_not_combine_into_a_chain_nobody_checked(
     kept_state(tmp_path / "b.sqlite", branch)
     db = sqlite3.connect(tmp_path / "a.sqlite")
     db.execute("ATTACH ? AS b", (str(tmp_path / "b.sqlite"),))
-    db.execute("DELETE FROM headers WHERE height BETWEEN 2016 AND 4031")
-    db.execute("INSERT INTO headers SELECT * FROM b.headers WHERE height BETWEEN 2016 AND 4031")
-    db.execute("UPDATE header_seals SET seal = (SELECT seal FROM b.header_seals WHERE first_height = 2016) "
-               "WHERE first_height = 2016")
+    db.execute("INSERT OR REPLACE INTO header_runs SELECT * FROM b.header_runs WHERE first_height = 2016")  # its seal too
     db.commit()
     db.close()
     checks.clear()

@@ -101,8 +101,14 @@ def damaged_copy(tmp_path, mainnet_blocks, *statements: str):
 
 
 @pytest.mark.parametrize("statement, warning", [
-    ("UPDATE headers SET header = x'00' WHERE height = 4", "headers after height 3 dropped"),
-    ("UPDATE headers SET header = 'text' WHERE height = 0", "headers after height -1 dropped"),
+    ("UPDATE header_runs SET headers = x'00'", "headers after height -1 dropped"),
+    ("UPDATE header_runs SET headers = 'text'", "headers after height -1 dropped"),
+    ("UPDATE header_runs SET headers = zeroblob(2017 * 80)", "headers after height -1 dropped"),
+    ("UPDATE header_runs SET first_height = 2016", "headers after height -1 dropped"),
+    ("UPDATE header_runs SET seal = 7", "headers after height -1 dropped"),
+    ("INSERT INTO header_runs VALUES (2016, zeroblob(800), NULL)", "headers after height -1 dropped"),  # 0..9: short, not last
+    ("UPDATE header_runs SET headers = zeroblob(2016 * 80); INSERT INTO header_runs VALUES (2016, x'00', NULL)",
+     "headers after height 2015 dropped"),
     ("UPDATE objects SET payload = NULL", "damaged rebuilt objects dropped"),
     ("UPDATE objects SET object_id = 'text'", "damaged rebuilt objects dropped"),
     ("UPDATE objects SET state = 7", "damaged rebuilt objects dropped"),
@@ -112,7 +118,7 @@ def damaged_copy(tmp_path, mainnet_blocks, *statements: str):
     ("DELETE FROM variants", "symbols without their object dropped"),
 ])
 def test_a_damaged_row_is_dropped_with_a_warning_and_the_rest_is_used(tmp_path, mainnet_blocks, statement, warning):
-    path = damaged_copy(tmp_path, mainnet_blocks, statement)
+    path = damaged_copy(tmp_path, mainnet_blocks, *statement.split("; "))
     store = ReceiverStore(path, "main")
     asm = ObjectAssembler(store=store)  # reads the partial objects
     receiver = Receiver(2.4e6, 1e6, 0.2, ChainDelivery(tmp_path / "datadir", "main"), store=store)  # headers, pending objects
@@ -133,10 +139,14 @@ def test_a_damaged_row_is_dropped_with_a_warning_and_the_rest_is_used(tmp_path, 
     ("DELETE FROM meta WHERE key = 'schema'", "state schema None"),
     ("DROP TABLE meta", "no meta table"),
     ("ALTER TABLE symbols RENAME TO s2", "table 'symbols' is not this receiver's"),
-    ("ALTER TABLE headers ADD COLUMN extra", "table 'headers' is not this receiver's"),
+    ("ALTER TABLE header_runs ADD COLUMN extra", "table 'header_runs' is not this receiver's"),
+    ("DROP TABLE header_runs; CREATE TABLE headers (height INTEGER PRIMARY KEY, header BLOB NOT NULL)",
+     "table 'header_runs' is not this receiver's"),  # a header a row under schema 4
+    ("UPDATE meta SET value = '3' WHERE key = 'schema'; DROP TABLE header_runs; CREATE TABLE headers (height, header, extra)",
+     "table 'headers' is not this receiver's"),
 ])
 def test_a_state_file_of_another_layout_is_refused_with_the_way_on(tmp_path, mainnet_blocks, statement, message):
-    path = damaged_copy(tmp_path, mainnet_blocks, statement)
+    path = damaged_copy(tmp_path, mainnet_blocks, *statement.split("; "))
     with pytest.raises(StoreError, match=message) as refused:
         ReceiverStore(path, "main")
     assert str(path) in str(refused.value) and "\n" not in str(refused.value)
