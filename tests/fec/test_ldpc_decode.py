@@ -62,6 +62,37 @@ def test_width_32_kernel_equals_reference_with_slot_refill():
     assert np.array_equal(fast.ok, slow.ok)
 
 
+def test_numba_kernel_equals_reference_when_frames_are_abandoned():
+    # noise and cut frames among good ones, slots refilled: both decoders give up the same frames
+    # at the same iteration (abandon_after 3 here so that the reference stays quick)
+    code = get_code("3/5", 16200)
+    rng = np.random.default_rng(9)
+    _, words, llr = random_frames(code, 6, 3.5, seed=10)
+    llr[1] = rng.normal(0, 3, code.n)
+    llr[4, code.n // 3:] = rng.normal(0, 3, code.n - code.n // 3)
+    fast = decode(code, llr, max_iterations=8, width=4, abandon_after=3, abandon_share=0.25)
+    slow = decode_reference(code, llr, max_iterations=8, abandon_after=3, abandon_share=0.25)
+    assert np.array_equal(fast.iterations, slow.iterations)
+    assert np.array_equal(fast.codeword, slow.codeword)
+    assert np.array_equal(fast.ok, slow.ok)
+    assert fast.iterations[1] == 3 and not fast.ok[1]  # abandoned, not run to 8
+    assert fast.ok[[0, 2, 3, 5]].all()
+
+
+def test_one_noise_frame_does_not_hold_its_batch_to_max_iterations():
+    # a forger's or a gap's garbage frame among 31 good ones: given up after ABANDON_AFTER
+    # iterations instead of running the whole 32-slot batch to 100
+    from chaincast.fec.ldpc.decode import ABANDON_AFTER, DEFAULT_MAX_ITERATIONS
+    code = get_code("3/5", 64800)
+    info, _, llr = random_frames(code, 32, 3.0, seed=11)
+    llr[17] = np.random.default_rng(12).normal(0, 3, code.n)
+    result = decode(code, llr)
+    assert result.iterations[17] == ABANDON_AFTER < DEFAULT_MAX_ITERATIONS and not result.ok[17]
+    good = np.delete(np.arange(32), 17)
+    assert result.ok[good].all() and np.array_equal(result.info_bits[good], info[good])
+    assert decode(code, llr, abandon_after=0).iterations[17] == DEFAULT_MAX_ITERATIONS
+
+
 def test_all_zero_llrs_decode_to_nothing_confident():
     code = get_code("1/2", 16200)
     llr = np.zeros((3, code.n), np.float32)
