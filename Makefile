@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) tests/bench/header_chain.py
 	$(PY) tests/bench/rx_speed.py
 	$(PY) tests/bench/assembler.py
+	$(PY) tests/bench/ldpc_abandon.py
 	$(PY) tests/bench/fer_sweep.py
 	$(PY) tests/bench/fer_plot.py
 	$(PY) tests/bench/blanking.py

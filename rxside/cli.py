@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 import tomllib
@@ -244,5 +245,9 @@ def rx_command(argv: list[str]) -> int:
     # Everything the user gave is checked before anything is created or written (the datadir, its
     # folders, the inbox, the state file, the frames log): a bad input leaves the disk as it was.
     check_options(args)
+    # OpenBLAS (numpy's, loaded with it) starts a thread per core that spins after each call: the
+    # receiver's BLAS calls are small (a least-squares fit a frame), and the spinning thread took
+    # as much CPU as the demodulator and the decoder together. A user's own setting is kept.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from chaincast.rxside.rxrun import run  # the heavy part, after the options are known to be good
     return run(args)
