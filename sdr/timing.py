@@ -16,9 +16,10 @@ Loop (per recovered symbol k, strobe position p_k in input samples, T = nominal 
 The delay lets the next strobe's interpolations start before this symbol's error is known, so
 the processor overlaps two symbols' work (about 1.5x faster), and while tracking it also lowered
 the frame error rate of QPSK 1/2 at Es/N0 1.1 dB under 20 Hz of phase noise from 2.7e-2 to
-1.1e-2 (tests/bench/impl_loss.py, 4000 frames). While acquiring (the wide loop, a burst's first
-frames) it cost frames: at 200 kHz and 100 ppm the first four frames of a burst were lost
-instead of the first one, so the demodulator acquires without it.
+2.2e-2 (tests/bench/impl_loss.py, 4000 frames; 1.1e-2 with the delay in both modes). While
+acquiring (the wide loop, a burst's first frames) it cost frames: at 200 kHz and 100 ppm the
+first four frames of a burst were lost instead of the first one, so the demodulator acquires
+without it.
 
 e_k ~ Kp * tau for a late strobe (tau > 0, in symbols); K1, K2 follow from the loop noise
 bandwidth B_n T and damping 1/sqrt(2) (Rice eq. C.61). The integrator is clipped to

@@ -170,6 +170,7 @@ def rx_start(state: Path, datadir: Path) -> dict:
     import threading
 
     import numpy as np
+    from rx_speed import vm_hwm_kib  # this script's folder is on sys.path when it runs
 
     noise = np.random.default_rng(5).normal(127.5, 12.0, int(2 * 2.4e6 * RX_NOISE_S)).clip(0, 255).astype(np.uint8)
     chaincast = str(Path(sys.executable).with_name("chaincast"))
@@ -197,7 +198,7 @@ def rx_start(state: Path, datadir: Path) -> dict:
         thread.start()
     peak_kib = 0
     while proc.poll() is None:
-        peak_kib = max(peak_kib, _vm_hwm_kib(proc.pid))
+        peak_kib = max(peak_kib, vm_hwm_kib(proc.pid))
         time.sleep(0.003)
     out = proc.stdout.read()
     for thread in threads:
@@ -207,15 +208,6 @@ def rx_start(state: Path, datadir: Path) -> dict:
     report = json.loads(out.strip().splitlines()[-1])
     return {"start_s": seen["start_s"], "wall_s": time.perf_counter() - started, "peak_mb": peak_kib / 1024,
             "headers_height": report.get("headers_height"), "samples": int(report["duration_s"] * 2.4e6)}
-
-
-def _vm_hwm_kib(pid: int) -> int:
-    """The process's own peak RSS so far (a child's ru_maxrss would include this bench's at the fork)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
 
 
 def rx_starts(state: Path, work: Path, repeats: int = 3) -> dict:
