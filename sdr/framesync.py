@@ -21,12 +21,12 @@ import enum
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from chaincast.fec.wire.plheader import Pls
 from chaincast.fec.wire.profile import MODCODS
 
 from chaincast.sdr import plframe as pf
-from chaincast.sdr.fir import fir_real_taps
 from chaincast.sdr.frontend import SymbolChunk
 from chaincast.sdr.header import HeaderDecoder, HeaderResult
 from chaincast.sdr.tracking import FADED_AMPLITUDE, faded_segments, pilot_segments
@@ -135,12 +135,11 @@ class FrameSync:
         self.sps = float(samples_per_symbol)
         self.sof_threshold = float(sof_threshold)
         sof_diff_ref = (pf.sof_symbols()[1:] * np.conj(pf.sof_symbols()[:-1])).astype(np.complex64)
-        self._diff_len = sof_diff_ref.size
         # pi/2-BPSK: each differential reference symbol is +-j, so correlating with it is a real
-        # +-1 filter (``fir_real_taps``) and a factor -j: c = sum d[n+k] conj(r[k]) = -j sum d[n+k] s[k]
+        # +-1 filter and a factor -j: |sum d[n+k] conj(r[k])| = |sum d[n+k] s[k]|
         signs = np.round(sof_diff_ref.imag)
         assert np.allclose(sof_diff_ref, 1j * signs, atol=1e-6)
-        self._sof_diff_taps = signs[::-1].astype(np.float32)  # reversed: fir_real_taps convolves
+        self._sof_diff_signs = signs.astype(np.float32)
         self.state = FrameSyncState(LastFrame(period=self.sps))
 
     def reset(self) -> None:
@@ -165,13 +164,7 @@ class FrameSync:
         hi_rho = end - pf.SOF_SYMBOLS  # last n with rho computable (inclusive)
         if hi_rho - lo < 2 * w + 1:
             return 0
-        seg = buf.symbols[lo - s0:end - s0]
-        d = seg[1:] * np.conj(seg[:-1])
-        c = np.complex64(-1j) * fir_real_taps(d, self._sof_diff_taps)  # c[i] = sum_k d[i+k] conj(r[k])
-        a = np.concatenate([[0.0], np.cumsum(np.abs(d).astype(np.float64))])
-        L = self._diff_len
-        norm = a[L:] - a[:-L]
-        rho = np.where(norm > 0, np.abs(c) / np.where(norm > 0, norm, 1.0), 0.0)
+        rho = sof_metric(buf.symbols[lo - s0:end - s0], self._sof_diff_signs)
         # decide for n in [search_next, hi_rho - w]
         first = max(st.search_next, lo)
         last = hi_rho - w
@@ -260,3 +253,53 @@ class FrameSync:
         if keep_from > buf.start:
             buf.drop_before(keep_from)
             st.pending = [p for p in st.pending if p.start >= keep_from]
+
+
+def sof_metric_reference(seg: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Readable version of ``sof_metric``."""
+    d = seg[1:].astype(np.complex128) * np.conj(seg[:-1])
+    L = signs.size
+    c = np.correlate(d, signs.astype(np.float64), mode="valid")
+    norm = np.convolve(np.abs(d), np.ones(L), mode="valid")
+    return np.where(norm > 0, np.abs(c) / np.where(norm > 0, norm, 1.0), 0.0)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sof_metric(seg, signs):  # pragma: no cover - compiled
+    """rho float64[n - L] for symbols ``seg`` complex64[n] and the SOF's differential signs
+    ``signs`` float32[L] (+-1): with d[i] = seg[i+1] conj(seg[i]),
+    rho[i] = |sum_k d[i+k] signs[k]| / sum_k |d[i+k]| (0 where the sum is 0), in [0, 1].
+    The correlation runs tap by tap over all positions (vectorised, float32 like the symbols);
+    the normaliser is a running sum in float64."""
+    n_d = seg.size - 1
+    L = signs.size
+    m = n_d - L + 1
+    if m <= 0:
+        return np.zeros(0)
+    d_re = np.empty(n_d, np.float32)
+    d_im = np.empty(n_d, np.float32)
+    for i in range(n_d):
+        a = seg[i + 1]
+        b = seg[i]
+        d_re[i] = a.real * b.real + a.imag * b.imag
+        d_im[i] = a.imag * b.real - a.real * b.imag
+    c_re = np.zeros(m, np.float32)
+    c_im = np.zeros(m, np.float32)
+    for k in range(L):
+        s = signs[k]
+        for i in range(m):
+            c_re[i] += s * d_re[i + k]
+            c_im[i] += s * d_im[i + k]
+    absd = np.empty(n_d)
+    for i in range(n_d):
+        absd[i] = np.sqrt(np.float64(d_re[i]) * d_re[i] + np.float64(d_im[i]) * d_im[i])
+    rho = np.empty(m)
+    total = 0.0
+    for i in range(L - 1):
+        total += absd[i]
+    for i in range(m):
+        total += absd[i + L - 1]
+        mag = np.sqrt(np.float64(c_re[i]) * c_re[i] + np.float64(c_im[i]) * c_im[i])
+        rho[i] = mag / total if total > 0 else 0.0
+        total -= absd[i]
+    return rho

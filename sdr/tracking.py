@@ -19,7 +19,9 @@ amplitude likewise; N0 from the residual on the known symbols. Then:
 Shapes: a frame is ``y: complex128[nsym]`` (symbols from the SOF's first on, already mixed
 with one frequency throughout, see ``FrontEnd.as_mixed_at_one_frequency``); known segments are
 ``[(start symbol, known complex128[n])]`` with the header first; frequencies are in cycles per
-symbol, phases in radians, times in symbols from the frame's start.
+symbol, phases in radians, times in symbols from the frame's start. The passes over a frame's
+symbols (segment correlations, M-th power slot sums, slot rotations) are numba kernels in
+``chaincast.sdr.trackkernels``, each beside its readable NumPy version.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from chaincast.fec.wire.plheader import Pls
 from chaincast.fec.wire.profile import SLOT_SYMBOLS
 
 from chaincast.sdr import plframe as pf
+from chaincast.sdr.trackkernels import rotate_slots, segment_amplitudes, segment_phases, slot_means, slot_power_sums
 
 _HDR_FFT = 2048
 _SAME_FREQUENCY = 2e-5  # cycles/symbol: two frequency hypotheses closer than this are one
@@ -51,6 +54,15 @@ def pilot_segments(pls: Pls) -> list[KnownSegment]:
     """The frame's pilot blocks as known segments (none for a frame without pilots)."""
     pilot = np.full(pf.PILOT_BLOCK_SYMBOLS, pf.PILOT_SYMBOL, dtype=np.complex128)
     return [(int(st), pilot) for st in pf.pilot_block_starts(pls.slots, pls.pilots)]
+
+
+def segment_arrays(segs: list[KnownSegment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Known segments as the kernels take them (``chaincast.sdr.trackkernels``): starts and
+    lengths, int64[m], and the known symbols concatenated, complex128[sum of lengths]."""
+    starts = np.array([st for st, _ in segs], np.int64)
+    lengths = np.array([kn.size for _, kn in segs], np.int64)
+    known = np.concatenate([kn for _, kn in segs]).astype(np.complex128, copy=False) if segs else np.zeros(0, np.complex128)
+    return starts, lengths, known
 
 
 def header_frequency(y: np.ndarray, header: np.ndarray) -> tuple[float, np.ndarray]:
@@ -210,10 +222,7 @@ def faded_segments(y: np.ndarray, segs: list, f_sym: float, header_decoded: bool
     counted as faded. Present segments measure
     1 +- sqrt(N0 / 2n) (0.14 for 36 pilot symbols at Es/N0 -1.3 dB, the lowest MODCOD's
     threshold: 4 sigma above the cut), absent ones sqrt(N0 / n) (Rayleigh)."""
-    amps = np.empty(len(segs))
-    for i, (st, known) in enumerate(segs):
-        k = np.arange(known.size)
-        amps[i] = abs(np.sum(y[st:st + known.size] * np.conj(known) * np.exp(-2j * np.pi * f_sym * k))) / known.size
+    amps = segment_amplitudes(np.ascontiguousarray(y, np.complex128), *segment_arrays(segs), float(f_sym))
     faded = amps < FADED_AMPLITUDE * amps.max()
     faded[0] &= not header_decoded
     # A blockage lasts milliseconds, several pilot periods (1.5 ms at 1 Mbaud): a lone faded
@@ -275,17 +284,16 @@ def _payload_frequency(y: np.ndarray, pay_idx: np.ndarray, f0: float, power: int
     the individual products' angles. QPSK at Es/N0 1 dB: ~20 Hz rms over a normal frame. Not used
     for 8PSK: at 5.5 dB the 8th power gives ~300 Hz rms with outliers that wrap.
     """
-    t = pay_idx.astype(np.float64)
     nslots = pay_idx.size // SLOT_SYMBOLS
     if nslots < 3:
         return f0, np.inf
     # (y e^{-j 2 pi f0 t})^M summed over a slot's 90 consecutive symbols starting at t_s is
     # e^{-j 2 pi M f0 t_s} sum_k y[t_s + k]^M e^{-j 2 pi M f0 k}: one 90-point ramp for all slots
     used = nslots * SLOT_SYMBOLS
-    starts = t[:used:SLOT_SYMBOLS]
+    starts = pay_idx[:used:SLOT_SYMBOLS].astype(np.float64)
     ramp = np.exp(-2j * np.pi * power * f0 * np.arange(SLOT_SYMBOLS))
-    z = (_power_of_two(y[pay_idx[:used]], power).reshape(nslots, SLOT_SYMBOLS) @ ramp) \
-        * np.exp(-2j * np.pi * power * f0 * starts)
+    z, _ = slot_power_sums(np.ascontiguousarray(y, np.complex128), pay_idx, power, ramp)
+    z *= np.exp(-2j * np.pi * power * f0 * starts)
     centres = starts + (SLOT_SYMBOLS - 1) / 2.0
     dt = float(np.mean(np.diff(centres)))
     prods = z[1:] * np.conj(z[:-1])
@@ -297,18 +305,6 @@ def _payload_frequency(y: np.ndarray, pay_idx: np.ndarray, f0: float, power: int
     var_angle = float(np.mean(spread ** 2)) / prods.size
     scale = 2 * np.pi * power * dt
     return f0 + angle / scale, var_angle / scale ** 2
-
-
-def _power_of_two(p: np.ndarray, power: int) -> np.ndarray:
-    """p ** power for power 2, 4, 8 (QPSK's and 8PSK's M-th powers) by squaring: numpy's complex
-    ``**`` goes through the general complex pow, many times slower."""
-    if power not in (2, 4, 8):
-        return p ** power
-    out = p * p
-    while power > 2:
-        out = out * out
-        power //= 2
-    return out
 
 
 def _smooth_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, track: "_Track", known_vars: np.ndarray,
@@ -332,16 +328,16 @@ def _smooth_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, track: "_Track
     nslots = p.size // SLOT_SYMBOLS
     if nslots < 2:
         return p
-    q = _power_of_two(p[:nslots * SLOT_SYMBOLS], power) * np.exp(-1j * power * np.pi / 4)
-    strength = abs(np.mean(q)) ** 2
+    used = nslots * SLOT_SYMBOLS
+    zs, energy = slot_power_sums(np.ascontiguousarray(p, np.complex128), np.arange(used), power,
+                                 np.full(SLOT_SYMBOLS, np.exp(-1j * power * np.pi / 4)))
+    strength = abs(np.sum(zs) / used) ** 2  # |mean q|^2, q = p^M exp(-j M pi/4)
     if strength <= 0:
         return p
-    var_slot = float(np.var(q)) / (2 * strength * SLOT_SYMBOLS * power * power)
-    zs = np.sum(q.reshape(nslots, SLOT_SYMBOLS), axis=1)
-    slot_idx = pay_idx[:nslots * SLOT_SYMBOLS].reshape(nslots, SLOT_SYMBOLS)
-    slot_times = slot_idx.mean(axis=1)
+    var_slot = max(energy / used - strength, 0.0) / (2 * strength * SLOT_SYMBOLS * power * power)  # var(q)
+    slot_times, slot_phases = slot_means(pay_idx, track.phase, SLOT_SYMBOLS)
     ramp = 2 * np.pi * track.f_fine
-    interpolated = track.phase[slot_idx].mean(axis=1) - ramp * slot_times
+    interpolated = slot_phases - ramp * slot_times
     times = np.concatenate([track.seg_times, slot_times])
     values = np.concatenate([track.seg_phases - ramp * track.seg_times, interpolated + np.angle(zs) / power])
     variances = np.concatenate([known_vars, np.full(nslots, var_slot)])
@@ -351,9 +347,7 @@ def _smooth_phase(p: np.ndarray, pay_idx: np.ndarray, power: int, track: "_Track
     smoothed[order] = _kalman_rts(times[order], values[order], variances[order], is_slot[order],
                                   float(walk_var_per_symbol), _GATE)
     correction = smoothed[track.seg_times.size:] - interpolated
-    out = p.copy()
-    out[:nslots * SLOT_SYMBOLS] *= np.repeat(np.exp(-1j * correction), SLOT_SYMBOLS)
-    return out
+    return rotate_slots(np.ascontiguousarray(p, np.complex128), correction, SLOT_SYMBOLS)
 
 
 def refine_phase_with_reference(payload: np.ndarray, reference: np.ndarray, noise_var: float,
@@ -464,37 +458,17 @@ def _track_phase(y: np.ndarray, segs: list, f_init: float, priors: list[tuple[fl
     pilot-to-pilot phase steps and no longer slips.
     Returns a ``_Track``.
     """
-    t_c, ph_c, amp_c = [], [], []
-    f_run = f_init
-    for st, known in segs:
-        kk = np.arange(st, st + known.size)
-        tc = st + (known.size - 1) / 2.0
-        s = np.sum(y[kk] * np.conj(known) * np.exp(-2j * np.pi * f_run * (kk - tc)))
-        raw = float(np.angle(s))
-        if ph_c:
-            pred = ph_c[-1] + 2 * np.pi * f_run * (tc - t_c[-1])
-            ph = pred + float(np.angle(np.exp(1j * (raw - pred))))
-            if len(ph_c) == 1 and priors:
-                span = tc - t_c[0]
-                f_0 = (ph - ph_c[0]) / (2 * np.pi * span)
-                costs = [sum((f_0 + m / span - c) ** 2 / (2 * sd * sd) for c, sd in priors) for m in (-1, 0, 1)]
-                ph += 2 * np.pi * (int(np.argmin(costs)) - 1)
-            seg_f = (ph - ph_c[-1]) / (2 * np.pi * (tc - t_c[-1]))
-            f_run = seg_f if len(ph_c) == 1 else 0.5 * f_run + 0.5 * seg_f
-        else:
-            ph = raw
-        t_c.append(tc)
-        ph_c.append(ph)
-        amp_c.append(abs(s) / known.size)
-    t_c = np.array(t_c)
-    ph_c = np.array(ph_c)
-    amp_c = np.array(amp_c)
+    centres = np.array([c for c, _ in priors], np.float64)
+    sds = np.array([sd for _, sd in priors], np.float64)
+    y = np.ascontiguousarray(y, np.complex128)
+    t_c, ph_c, amp_c = segment_phases(y, *segment_arrays(segs), float(f_init), centres, sds)
     if t_c.size >= 2:
-        f_fine = float(np.polyfit(t_c, ph_c, 1)[0] / (2 * np.pi))
+        dt = t_c - t_c.mean()  # the least-squares line's slope
+        f_fine = float(np.dot(dt, ph_c - ph_c.mean()) / np.dot(dt, dt) / (2 * np.pi))
         f_end = (ph_c[-1] - ph_c[-2]) / (2 * np.pi * (t_c[-1] - t_c[-2]))
     else:
         f_fine = f_end = f_init
-    g, phase = _derotate(np.ascontiguousarray(y, np.complex128), t_c, ph_c, amp_c, 2 * np.pi * f_init, 2 * np.pi * f_end)
+    g, phase = _derotate(y, t_c, ph_c, amp_c, 2 * np.pi * f_init, 2 * np.pi * f_end)
     return _Track(g, f_fine, t_c, ph_c, phase)
 
 
@@ -567,7 +541,8 @@ def _viterbi_viterbi(p: np.ndarray, block: int = SLOT_SYMBOLS, power: int = 4) -
     nb = p.size // block
     if nb < 2:
         return p
-    q = np.sum(_power_of_two(p[:nb * block], power).reshape(nb, block), axis=1) * np.exp(-1j * power * np.pi / 4)
+    q, _ = slot_power_sums(np.ascontiguousarray(p, np.complex128), np.arange(nb * block), power,
+                           np.full(block, np.exp(-1j * power * np.pi / 4)))
     th = np.unwrap(np.concatenate([[0.0], np.angle(q)]))[1:]
     t_c = np.arange(nb) * block + (block - 1) / 2.0
     phase = np.interp(np.arange(p.size), t_c, th / power)

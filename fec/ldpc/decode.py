@@ -138,9 +138,24 @@ def _as_batch(code: LdpcCode, llr: np.ndarray) -> np.ndarray:
 
 
 def quantise_llr(llr: np.ndarray) -> np.ndarray:
-    """``float[...] -> int16[...]``: ``round(llr * LLR_SCALE)`` clipped to +-``MAX_CHANNEL``."""
+    """``float[...] -> int16[...]``: ``round(llr * LLR_SCALE)`` (in float32, half to even) clipped
+    to +-``MAX_CHANNEL`` (``quantise_llr_reference``; one pass in a kernel, not four NumPy ones)."""
+    x = np.ascontiguousarray(llr, np.float32)
+    out = np.empty(x.shape, np.int16)
+    _quantise(x.reshape(-1), np.float32(LLR_SCALE), np.float32(MAX_CHANNEL), out.reshape(-1))
+    return out
+
+
+def quantise_llr_reference(llr: np.ndarray) -> np.ndarray:
     scaled = np.rint(np.asarray(llr, np.float32) * np.float32(LLR_SCALE))
     return np.ascontiguousarray(np.clip(scaled, -MAX_CHANNEL, MAX_CHANNEL).astype(np.int16))
+
+
+@njit(cache=True, boundscheck=False, nogil=True)
+def _quantise(x, scale, bound, out):  # pragma: no cover - compiled
+    for i in range(x.size):
+        v = np.rint(x[i] * scale)
+        out[i] = np.int16(min(max(v, -bound), bound))
 
 
 @lru_cache(maxsize=None)

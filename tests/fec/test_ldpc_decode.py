@@ -192,3 +192,15 @@ def test_quantiser_rounds_and_clips():
     q = quantise_llr(np.array([0.0, 1.0, -1.0, 0.49 / LLR_SCALE, 0.51 / LLR_SCALE, 1e9, -1e9], np.float32))
     assert q.dtype == np.int16
     assert q.tolist() == [0, LLR_SCALE, -LLR_SCALE, 0, 1, MAX_CHANNEL, -MAX_CHANNEL]
+
+
+def test_quantiser_kernel_equals_the_numpy_reference():
+    from chaincast.fec.ldpc.decode import LLR_SCALE, quantise_llr, quantise_llr_reference
+
+    rng = np.random.default_rng(12)
+    llr = rng.normal(0, 40, (3, 5000)).astype(np.float32)
+    llr[0, :8] = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 1e30, -1e30, 0.0]) / LLR_SCALE  # ties go to even, as np.rint
+    for x in (llr, llr[1], llr.astype(np.float64), llr[:, ::2]):
+        got = quantise_llr(x)
+        assert got.dtype == np.int16 and got.flags.c_contiguous and got.shape == x.shape
+        assert np.array_equal(got, quantise_llr_reference(x))

@@ -173,3 +173,19 @@ def test_front_end_alone_gives_the_demodulators_symbol_stream():
     for f in frames:
         assert f.start_sample == int(round(positions[f.symbol_index]))
     assert np.diff([f.symbol_index for f in frames]).tolist() == [pf.frame_symbols(Pls.unpack(QPSK_SHORT_PILOTS).slots, True)] * 3
+
+
+def test_sof_metric_kernel_equals_the_reference_and_peaks_at_a_sof():
+    from chaincast.sdr.framesync import sof_metric, sof_metric_reference
+
+    rng = np.random.default_rng(21)
+    signs = FrameSync(2.4, sof_threshold=0.5)._sof_diff_signs
+    seg = (rng.standard_normal(5000) + 1j * rng.standard_normal(5000)).astype(np.complex64)
+    sof = pf.sof_symbols()
+    seg[1234:1234 + sof.size] = 2 * sof * np.exp(0.8j)
+    seg[3000:3200] = 0  # a silent stretch: the normaliser is 0 there, rho too
+    rho = sof_metric(seg, signs)
+    assert rho.shape == (seg.size - signs.size,)
+    assert np.allclose(rho, sof_metric_reference(seg, signs), atol=1e-6)
+    assert int(np.argmax(rho[:2900])) == 1234 and rho[1234] > 0.99 and np.all(rho[3000:3100] == 0)
+    assert np.all(np.delete(rho[:2900], 1234) < 0.6)  # (after the silence one product alone measures 1)
