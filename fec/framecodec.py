@@ -44,6 +44,7 @@ class FrameDecodeResult:
     tentative_bits: np.ndarray | None = None
     """When the LDPC decoder failed: its hard decisions re-encoded in channel order
     (uint8[coded_bits], as ``encode`` would give them), for decision-aided resynchronisation."""
+    abandoned: bool = False  # LDPC gave the frame up as hopeless (noise), see ldpc.decode.ABANDON_AFTER
 
 
 @functools.cache
@@ -141,11 +142,12 @@ class FrameCodec:
         for i in range(llr.shape[0]):
             ok = bool(result.ok[i])
             tentative = None if ok else interleave_bits(result.codeword[i], self.modcod.bit_levels)
-            out.append(self._outer(info[i, : self.outer_bits], ok, int(result.iterations[i]), tentative))
+            out.append(self._outer(info[i, : self.outer_bits], ok, int(result.iterations[i]), tentative,
+                                   bool(result.abandoned[i])))
         return out
 
     def _outer(self, bits: np.ndarray, inner_ok: bool = True, iterations: int = 0,
-               tentative: np.ndarray | None = None) -> FrameDecodeResult:
+               tentative: np.ndarray | None = None, abandoned: bool = False) -> FrameDecodeResult:
         result = self.outer.decode(np.packbits(bits).tobytes())
         return FrameDecodeResult(result.data, result.ok, result.corrected_bytes, result.failed_codewords,
-                                 inner_ok, iterations, tentative)
+                                 inner_ok, iterations, tentative, abandoned)

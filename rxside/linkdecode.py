@@ -2,9 +2,9 @@
 
 Frames are queued per MODCOD and decoded ``batch_frames`` at a time (the LDPC kernel decodes 32
 frames side by side, several times faster per frame than one at a time); ``flush`` decodes what
-is queued. A frame whose LDPC decoding fails is tried again up to ``resync_rounds`` times after a
-decision-aided phase re-estimation against the decoder's tentative codeword
-(``chaincast.sdr.tracking.refine_phase_with_reference``): the phase that pilots and the payload's
+is queued. A frame whose LDPC decoding fails (and was not given up as noise) is tried again up
+to ``resync_rounds`` times after a decision-aided phase re-estimation against the decoder's
+tentative codeword (``chaincast.sdr.tracking.refine_phase_with_reference``): the phase that pilots and the payload's
 4th power could not follow (LNB phase noise at low Es/N0) is then tracked on data.
 
 Packets therefore come out up to one batch later than their frame went in, and frames of
@@ -154,9 +154,14 @@ class LinkDecoder:
         return packets
 
     def _resync(self, queue: _Queue, results: list, frames: list) -> list:
-        """Retry the frames whose LDPC decoding failed, after decision-aided phase re-estimation."""
+        """Retry the frames whose LDPC decoding failed, after decision-aided phase re-estimation.
+        A frame the decoder gave up as hopeless is not retried: it is noise, a frame cut by a gap
+        in the input or a forger's garbage, and two more rounds of 30 iterations made each such
+        frame cost about 0.6 s of a core. The frames retries rescue ran their full 100 iterations
+        first (QPSK 1/2 at Es/N0 1.1 dB under 20 Hz of phase noise, 2000 frames: 244 rescued, all
+        after 100 iterations; QPSK 3/5 at 2.3 dB: 18, likewise)."""
         modcod = queue.codec.modcod
-        payloads = {i: frames[i][0] for i, r in enumerate(results) if r.tentative_bits is not None}
+        payloads = {i: frames[i][0] for i, r in enumerate(results) if r.tentative_bits is not None and not r.abandoned}
         for _ in range(self.resync_rounds):
             retry = [i for i in payloads if results[i].tentative_bits is not None]
             if not retry:

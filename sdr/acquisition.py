@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+from numba import njit
 
 _LINE_SYMBOLS = 6827  # symbols in the 4th-power periodogram (one 16384-sample block at 2.4 Msps, 1 Mbaud)
 _LINE_OVER_FLOOR = 30.0  # the line's peak against the median of the searched bins
@@ -91,10 +92,13 @@ class CarrierAcquisition:
         x = np.concatenate(recent)
         # normalise first: the 4th power of a loud block would overflow float32 (and the
         # estimate must not depend on the input level anyway)
-        power = float(np.mean(np.abs(x) ** 2, dtype=np.float64))
+        power = mean_power(x)
         if not np.isfinite(power) or power <= 0.0:
             return None
-        x = x * np.float32(1.0 / np.sqrt(power))
+        scale = np.float32(1.0 / np.sqrt(power))
+        if st.search_centre or self._band_limit:
+            x = x * scale
+            scale = np.float32(1.0)
         if st.search_centre:  # the window's centre to 0 Hz (the magnitude spectrum needs no phase continuity)
             x = x * np.exp(-2j * np.pi * st.search_centre / self.sample_rate_hz
                            * np.arange(x.size)).astype(np.complex64)
@@ -103,14 +107,16 @@ class CarrierAcquisition:
             spectrum = scipy.fft.fft(x)
             spectrum[~self._search_band] = 0
             x = scipy.fft.ifft(spectrum, overwrite_x=True)
-        x2 = x * x
-        line = scipy.fft.fft(x2 * x2 * self._hann, overwrite_x=True)
-        spec = line.real ** 2 + line.imag ** 2
-        st.spectrum = spec if st.spectrum is None else self.cfo_forget * st.spectrum + spec
-        s = np.where(self._search_mask, st.spectrum, 0.0)
-        k = int(np.argmax(s))
+        line = scipy.fft.fft(windowed_fourth_power(x, scale, self._hann), overwrite_x=True)
+        if st.spectrum is None:
+            st.spectrum = np.zeros(line.size, np.float32)
+            forget = np.float32(0.0)
+        else:
+            forget = np.float32(self.cfo_forget)
+        k = accumulate_periodogram(line, st.spectrum, forget, self._search_mask)
+        peak = float(st.spectrum[k]) if self._search_mask[k] else 0.0
         med = float(np.median(st.spectrum[self._floor_bins]))
-        if med <= 0 or s[k] < _LINE_OVER_FLOOR * med:
+        if med <= 0 or peak < _LINE_OVER_FLOOR * med:
             self._next_search_centre(receiving_frames)
             return None
         n = st.spectrum.size
@@ -136,3 +142,59 @@ class CarrierAcquisition:
         st.search_centre = self.search_grid[st.search_step]
         st.blocks_at_centre = 0
         st.spectrum = None
+
+
+# The estimator's passes over each window (two blocks, 32768 samples, every block while unlocked),
+# fused into single loops beside their NumPy expressions: scipy's FFT is then most of the update.
+
+def mean_power_reference(x: np.ndarray) -> float:
+    return float(np.mean(np.abs(x) ** 2, dtype=np.float64))
+
+
+@njit(cache=True, nogil=True)
+def mean_power(x):  # pragma: no cover - compiled
+    """mean |x|^2 of complex64[n] in float64 (nan when n is 0)."""
+    total = 0.0
+    for k in range(x.size):
+        v = x[k]
+        total += np.float64(v.real) * v.real + np.float64(v.imag) * v.imag
+    return total / x.size if x.size else np.nan
+
+
+def windowed_fourth_power_reference(x: np.ndarray, scale: np.float32, hann: np.ndarray) -> np.ndarray:
+    x = x * scale
+    x2 = x * x
+    return x2 * x2 * hann
+
+
+@njit(cache=True, nogil=True)
+def windowed_fourth_power(x, scale, hann):  # pragma: no cover - compiled
+    """complex64[n]: (scale x)^4 hann, float32 arithmetic (``hann`` float32[n])."""
+    out = np.empty(x.size, np.complex64)
+    for k in range(x.size):
+        v = x[k] * scale
+        v2 = v * v
+        out[k] = v2 * v2 * hann[k]
+    return out
+
+
+def accumulate_periodogram_reference(line, spectrum, forget, mask):
+    spectrum[:] = forget * spectrum + (line.real ** 2 + line.imag ** 2)
+    return int(np.argmax(np.where(mask, spectrum, 0.0)))
+
+
+@njit(cache=True, nogil=True)
+def accumulate_periodogram(line, spectrum, forget, mask):  # pragma: no cover - compiled
+    """spectrum (float32[n], in place) <- forget spectrum + |line|^2 (``line`` complex64[n]);
+    returns the first index of its largest value where ``mask`` (bool[n]) is set (0 if none is
+    above 0), the line's bin."""
+    best = 0
+    best_value = np.float32(0.0)
+    for k in range(line.size):
+        v = line[k]
+        value = forget * spectrum[k] + (v.real * v.real + v.imag * v.imag)
+        spectrum[k] = value
+        if mask[k] and value > best_value:
+            best = k
+            best_value = value
+    return best

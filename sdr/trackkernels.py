@@ -226,17 +226,22 @@ def rotate_reference(y, angle):
 
 @njit(cache=True, nogil=True, fastmath=True)
 def rotate(y, angle):  # pragma: no cover - compiled
-    """complex128[n]: y[k] exp(j angle[k]) (rad). Mostly small angles (the NCO's frequency
-    changes within a frame by hertz): those by the Taylor series, without a libm call."""
+    """complex128[n]: y[k] exp(j angle[k]) (rad). The angles are mostly small (the NCO's frequency
+    changes within a frame by hertz): when all are under ``SMALL_ANGLE``, the Taylor series
+    (a loop without libm calls, which vectorises), else cos and sin."""
     out = np.empty(y.size, np.complex128)
+    largest = 0.0
     for k in range(y.size):
-        x = angle[k]
-        if abs(x) < SMALL_ANGLE:
+        largest = max(largest, abs(angle[k]))
+    if largest < SMALL_ANGLE:
+        for k in range(y.size):
+            x = angle[k]
             x2 = x * x
             c = 1.0 - x2 * (0.5 - x2 * (1.0 / 24 - x2 * (1.0 / 720 - x2 / 40320)))
             s = x * (1.0 - x2 * (1.0 / 6 - x2 * (1.0 / 120 - x2 / 5040)))
-        else:
-            c = np.cos(x)
-            s = np.sin(x)
-        out[k] = y[k] * complex(c, s)
+            v = y[k]
+            out[k] = complex(v.real * c - v.imag * s, v.real * s + v.imag * c)
+    else:
+        for k in range(y.size):
+            out[k] = y[k] * complex(np.cos(angle[k]), np.sin(angle[k]))
     return out

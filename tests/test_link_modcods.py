@@ -112,3 +112,34 @@ def test_a_frame_lost_to_phase_wander_is_recovered_by_decision_aided_resync(roun
     packets = link.push(pls_value, received, n0, None, 2 * np.pi * 20 / 1e6) + link.flush()
     assert link.stats.ldpc_failures == (0 if decoded else 1)
     assert (packets == [pkt]) == decoded and link.stats.frames_resynced == (1 if decoded else 0)
+
+
+def test_a_garbage_frame_given_up_by_ldpc_is_not_retried(monkeypatch):
+    # a forger's frame with a valid header and a payload of noise: the LDPC decoder gives it up
+    # after ABANDON_AFTER iterations, and the decision-aided retries (two rounds of 30 more) are
+    # not spent on it; a genuine frame in the same batch is decoded
+    from chaincast.fec.ldpc.decode import ABANDON_AFTER
+    from chaincast.rxside import linkdecode
+    from chaincast.sdr import plframe as pf
+
+    retried = []
+
+    def counted(payload, *args):  # the real re-estimation, counted
+        retried.append(payload.size)
+        return refine(payload, *args)
+
+    refine = linkdecode.refine_phase_with_reference
+    monkeypatch.setattr(linkdecode, "refine_phase_with_reference", counted)
+
+    modcod = MODCODS["qpsk-3/5"]
+    field, pkt = one_packet_field(modcod, 9)
+    payload = Uplink(DEFAULT_PROFILE, modcod).frame_symbols(field)[pf.payload_indices(modcod.slots, True)]
+    rng = np.random.default_rng(5)
+    garbage = ((rng.normal(size=payload.size) + 1j * rng.normal(size=payload.size)) / np.sqrt(2)).astype(np.complex64)
+    records = []
+    link = LinkDecoder(on_frame=records.append)
+    pls_value = (modcod.pls_id << 2) | 1
+    packets = link.push(pls_value, garbage, 0.1) + link.push(pls_value, payload.astype(np.complex64), 0.1) + link.flush()
+    assert packets == [pkt]
+    assert [r.ok for r in records] == [False, True] and records[0].ldpc_iterations == ABANDON_AFTER
+    assert retried == [] and link.stats.frames_resynced == 0

@@ -114,12 +114,15 @@ assert MAX_POSTERIOR + 2 * MAX_MESSAGE <= 32767  # L - R_old + R_new stays in in
 class LdpcDecodeResult:
     """``codeword: uint8[batch, n]`` hard decisions (the stopping-time ones for frames that
     stopped), ``ok: bool[batch]`` zero syndrome and no zero posterior, ``iterations: int32[batch]``
-    iterations run (``max_iterations`` for frames that never stopped)."""
+    iterations run (``max_iterations`` for frames that never stopped), ``abandoned: bool[batch]``
+    given up before ``max_iterations`` as hopeless (see ABANDON_AFTER): noise, not a frame near
+    its threshold."""
 
     codeword: np.ndarray
     ok: np.ndarray
     iterations: np.ndarray
     k: int
+    abandoned: np.ndarray
 
     @property
     def info_bits(self) -> np.ndarray:
@@ -199,14 +202,15 @@ def _abandon_checks(code: LdpcCode, abandon_after: int, abandon_share: float | N
 
 
 def _result(code: LdpcCode, bits: np.ndarray, stopped: np.ndarray, iterations: np.ndarray,
-            zero_posterior: np.ndarray) -> LdpcDecodeResult:
+            zero_posterior: np.ndarray, max_iterations: int) -> LdpcDecodeResult:
     ok = stopped.copy()
     rest = np.flatnonzero(~stopped & ~zero_posterior)
     if rest.size:
         ok[rest] = ~syndrome(code, bits[rest]).any(axis=1)
-    for a in (bits, ok, iterations):
+    abandoned = ~stopped & (iterations < max_iterations)  # a frame ends early only when it stops or is given up
+    for a in (bits, ok, iterations, abandoned):
         a.setflags(write=False)
-    return LdpcDecodeResult(codeword=bits, ok=ok, iterations=iterations, k=code.k)
+    return LdpcDecodeResult(codeword=bits, ok=ok, iterations=iterations, k=code.k, abandoned=abandoned)
 
 
 def decode(code: LdpcCode, llr: np.ndarray, max_iterations: int = DEFAULT_MAX_ITERATIONS,
@@ -242,7 +246,7 @@ def decode(code: LdpcCode, llr: np.ndarray, max_iterations: int = DEFAULT_MAX_IT
     else:
         _layered_kernel(llr, ptr, bits, *args, np.int64(width), out, iterations, stopped,
                         zero_posterior)
-    return _result(code, out, stopped, iterations, zero_posterior)
+    return _result(code, out, stopped, iterations, zero_posterior, max_iterations)
 
 
 @njit(cache=True, boundscheck=False, nogil=True)
@@ -478,4 +482,4 @@ def decode_reference(code: LdpcCode, llr: np.ndarray, max_iterations: int = DEFA
         finished |= finishing
         if finished.all():
             break
-    return _result(code, out, stopped, iterations, zero_posterior & ~stopped)
+    return _result(code, out, stopped, iterations, zero_posterior & ~stopped, max_iterations)

@@ -92,6 +92,17 @@ def vm_hwm_kib(pid: int) -> int:
     return 0
 
 
+def cpu_model() -> str:
+    """The processor's name (/proc/cpuinfo): a shared machine's figures are only comparable on the same model."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown processor"
+
+
 def make_workloads(folder: Path) -> dict[str, Path]:
     """name -> received recording (.sigmf-meta)."""
     made = {}
@@ -187,7 +198,7 @@ def main() -> int:
         folder = Path(tmp)
         print("making the workloads ...", file=sys.stderr)
         workloads = make_workloads(folder)
-        results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{cpu_model()}, {platform.machine()}, {os.cpu_count()} cores",
                          "air_s_target": AIR_S, "workloads": {}}
         for name, recording in workloads.items():
             for cores, label in ((ONE_CORE, "one core"), (TWO_CORES, "two cores")):

@@ -127,6 +127,7 @@ def test_random_llrs_fail_cleanly_and_all_zero_llrs_are_not_confident():
     results = codec.decode_batch(np.concatenate([noise, zeros]))
     # noise is given up after ABANDON_AFTER iterations; zeros fail no check, so they run them all
     assert [r.iterations for r in results] == [ABANDON_AFTER, ABANDON_AFTER, codec.max_iterations]
+    assert [r.abandoned for r in results] == [True, True, False]
     for result in results:
         assert not result.inner_ok
         with pytest.raises(WireError):  # whatever RS makes of it, the link frame's CRC refuses it

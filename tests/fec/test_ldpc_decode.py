@@ -88,9 +88,11 @@ def test_one_noise_frame_does_not_hold_its_batch_to_max_iterations():
     llr[17] = np.random.default_rng(12).normal(0, 3, code.n)
     result = decode(code, llr)
     assert result.iterations[17] == ABANDON_AFTER < DEFAULT_MAX_ITERATIONS and not result.ok[17]
+    assert np.flatnonzero(result.abandoned).tolist() == [17]
     good = np.delete(np.arange(32), 17)
     assert result.ok[good].all() and np.array_equal(result.info_bits[good], info[good])
-    assert decode(code, llr, abandon_after=0).iterations[17] == DEFAULT_MAX_ITERATIONS
+    never = decode(code, llr, abandon_after=0)
+    assert never.iterations[17] == DEFAULT_MAX_ITERATIONS and not never.abandoned.any()
 
 
 def test_all_zero_llrs_decode_to_nothing_confident():

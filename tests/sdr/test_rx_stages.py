@@ -189,3 +189,25 @@ def test_sof_metric_kernel_equals_the_reference_and_peaks_at_a_sof():
     assert np.allclose(rho, sof_metric_reference(seg, signs), atol=1e-6)
     assert int(np.argmax(rho[:2900])) == 1234 and rho[1234] > 0.99 and np.all(rho[3000:3100] == 0)
     assert np.all(np.delete(rho[:2900], 1234) < 0.6)  # (after the silence one product alone measures 1)
+
+
+def test_acquisition_kernels_equal_their_numpy_expressions():
+    import scipy.fft
+
+    from chaincast.sdr import acquisition as acq
+
+    rng = np.random.default_rng(22)
+    x = (rng.standard_normal(4096) + 1j * rng.standard_normal(4096)).astype(np.complex64)
+    assert acq.mean_power(x) == pytest.approx(acq.mean_power_reference(x), rel=1e-9)
+    assert np.isnan(acq.mean_power(x[:0]))
+    hann = np.hanning(x.size).astype(np.float32)
+    fourth = acq.windowed_fourth_power(x, np.float32(0.6), hann)
+    assert fourth.dtype == np.complex64
+    assert np.allclose(fourth, acq.windowed_fourth_power_reference(x, np.float32(0.6), hann), rtol=1e-5, atol=1e-5)
+    line = scipy.fft.fft(fourth)
+    mask = rng.random(x.size) < 0.5
+    spectrum = rng.random(x.size).astype(np.float32)
+    expected = spectrum.copy()
+    k = acq.accumulate_periodogram(line, spectrum, np.float32(0.7), mask)
+    assert k == acq.accumulate_periodogram_reference(line, expected, np.float32(0.7), mask) and mask[k]
+    assert np.allclose(spectrum, expected, rtol=1e-6)
