@@ -65,24 +65,49 @@ def psk8_llr_fast(y: np.ndarray, noise_var: float, exact: bool = True) -> np.nda
     return out
 
 
+# exp(x) of float32 stays a normal number for x > -87: a class whose best point is within this
+# of the best point overall has a sum that log can take directly
+_SHARED_EXP_RANGE = np.float32(-80.0)
+
+
 @njit(cache=True, boundscheck=False)
 def _psk8_llr_kernel(y, inv_n0, exact, points, label_bits, out):  # pragma: no cover - compiled
+    # exact: the eight exp(metric - max) are shared by the three bits (8 exps and 3 logs a symbol
+    # instead of 24 and 6); a bit whose class lies further below the best point than float32's
+    # exp reaches takes each class around its own maximum (high Es/N0, far from the decision)
     metric = np.empty(8, np.float32)
+    e = np.empty(8, np.float32)
     for s in range(y.size):
         yr, yi = y[s].real, y[s].imag
+        top = np.float32(-3e38)
         for p in range(8):
             dr = yr - points[p].real
             di = yi - points[p].imag
             metric[p] = -(dr * dr + di * di) * inv_n0
+            top = max(top, metric[p])
+        if exact:
+            for p in range(8):
+                e[p] = np.exp(metric[p] - top)
         for i in range(3):
-            m0 = np.float32(-1e30)
-            m1 = np.float32(-1e30)
+            m0 = np.float32(-3e38)
+            m1 = np.float32(-3e38)
             for p in range(8):
                 if label_bits[p, i] == 0:
                     m0 = max(m0, metric[p])
                 else:
                     m1 = max(m1, metric[p])
-            if exact:  # log-sum-exp around the maxima
+            if not exact:
+                out[3 * s + i] = m0 - m1
+            elif m0 - top > _SHARED_EXP_RANGE and m1 - top > _SHARED_EXP_RANGE:
+                a0 = np.float32(0.0)
+                a1 = np.float32(0.0)
+                for p in range(8):
+                    if label_bits[p, i] == 0:
+                        a0 += e[p]
+                    else:
+                        a1 += e[p]
+                out[3 * s + i] = np.log(a0 / a1)
+            else:  # log-sum-exp around each class's maximum
                 a0 = np.float32(0.0)
                 a1 = np.float32(0.0)
                 for p in range(8):
@@ -91,5 +116,3 @@ def _psk8_llr_kernel(y, inv_n0, exact, points, label_bits, out):  # pragma: no c
                     else:
                         a1 += np.exp(metric[p] - m1)
                 out[3 * s + i] = m0 - m1 + np.log(a0) - np.log(a1)
-            else:
-                out[3 * s + i] = m0 - m1
