@@ -17,7 +17,7 @@ a numba kernel; ``viterbi_decode_reference`` is the readable NumPy version the t
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import kernel
 
 CONSTRAINT_LENGTH = 7
 MEMORY = CONSTRAINT_LENGTH - 1
@@ -54,7 +54,7 @@ def encode(bits: np.ndarray) -> np.ndarray:
     return _encode_kernel(np.concatenate([bits, np.zeros(MEMORY, np.uint8)]), OUTPUT_TABLE, NEXT_STATE)
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _encode_kernel(bits, out_table, next_state):  # pragma: no cover - compiled
     coded = np.empty(2 * bits.size, np.uint8)
     state = 0
@@ -94,7 +94,7 @@ def viterbi_decode(llr: np.ndarray, n_info: int) -> np.ndarray:
     return _viterbi_kernel(llr, n_info + MEMORY, PREV_STATE, PREV_OUTPUT, INPUT_BIT)[:n_info]
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _viterbi_kernel(llr, n_steps, prev_state, prev_output, input_bit):  # pragma: no cover - compiled
     neg = np.float32(-1e30)
     metric = np.full(64, neg, np.float32)

@@ -1,5 +1,9 @@
 """Compile the receiver's numba kernels into numba's on-disk cache, once, at install time.
 
+(A receiver normally runs the kernels compiled ahead of time, ``chaincast.rxside.aotbuild``; this
+cache serves the just-in-time fallback, ``CHAINCAST_JIT=1``, and the uplink. The warm-up
+therefore always runs the just-in-time kernels.)
+
 numba compiles a kernel the first time it is called and keeps the machine code in a cache beside
 its source (``__pycache__``, or ``NUMBA_CACHE_DIR``); every later process loads it in milliseconds.
 Without this step the first reception after an install spends several seconds compiling before
@@ -17,6 +21,7 @@ compile here is a bug to see at install, not at the first pass of the satellite)
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -65,4 +70,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    os.environ["CHAINCAST_JIT"] = "1"  # before the kernels' modules are imported (warm_up imports them)
     sys.exit(main())

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-from numba import njit
+from chaincast.fec.kernels import kernel
 
 _LINE_SYMBOLS = 6827  # symbols in the 4th-power periodogram (one 16384-sample block at 2.4 Msps, 1 Mbaud)
 _LINE_OVER_FLOOR = 30.0  # the line's peak against the median of the searched bins
@@ -151,7 +151,7 @@ def mean_power_reference(x: np.ndarray) -> float:
     return float(np.mean(np.abs(x) ** 2, dtype=np.float64))
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def mean_power(x):  # pragma: no cover - compiled
     """mean |x|^2 of complex64[n] in float64 (nan when n is 0)."""
     total = 0.0
@@ -167,7 +167,7 @@ def windowed_fourth_power_reference(x: np.ndarray, scale: np.float32, hann: np.n
     return x2 * x2 * hann
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def windowed_fourth_power(x, scale, hann):  # pragma: no cover - compiled
     """complex64[n]: (scale x)^4 hann, float32 arithmetic (``hann`` float32[n])."""
     out = np.empty(x.size, np.complex64)
@@ -183,7 +183,7 @@ def accumulate_periodogram_reference(line, spectrum, forget, mask):
     return int(np.argmax(np.where(mask, spectrum, 0.0)))
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def accumulate_periodogram(line, spectrum, forget, mask):  # pragma: no cover - compiled
     """spectrum (float32[n], in place) <- forget spectrum + |line|^2 (``line`` complex64[n]);
     returns the first index of its largest value where ``mask`` (bool[n]) is set (0 if none is

@@ -11,7 +11,7 @@ the inner loop runs over contiguous memory (it vectorises; about 10x scipy's lfi
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import kernel
 
 
 def fir_reference(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
@@ -29,7 +29,7 @@ def fir_real_taps(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, boundscheck=False, nogil=True)
+@kernel(cache=True, boundscheck=False, nogil=True)
 def _correlate_pairs(x2, taps, out2):  # pragma: no cover - compiled
     m = out2.size
     for k in range(taps.size):

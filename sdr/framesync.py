@@ -21,7 +21,7 @@ import enum
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import kernel
 
 from chaincast.fec.wire.plheader import Pls
 from chaincast.fec.wire.profile import MODCODS
@@ -264,7 +264,7 @@ def sof_metric_reference(seg: np.ndarray, signs: np.ndarray) -> np.ndarray:
     return np.where(norm > 0, np.abs(c) / np.where(norm > 0, norm, 1.0), 0.0)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@kernel(cache=True, nogil=True, fastmath=True)
 def sof_metric(seg, signs):  # pragma: no cover - compiled
     """rho float64[n - L] for symbols ``seg`` complex64[n] and the SOF's differential signs
     ``signs`` float32[L] (+-1): with d[i] = seg[i+1] conj(seg[i]),

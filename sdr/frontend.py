@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from numba import njit
+from chaincast.fec.kernels import kernel
 
 from chaincast.sdr import timing
 from chaincast.sdr.fir import fir_real_taps
@@ -206,7 +206,7 @@ def nco_ramp_reference(w: float, n: int) -> np.ndarray:
     return np.exp(-1j * w * np.arange(n)).astype(np.complex64)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@kernel(cache=True, nogil=True, fastmath=True)
 def nco_ramp(w, n):  # pragma: no cover - compiled
     """complex64[n]: exp(-j w k), k = 0..n-1 (w in rad per sample): the mixer's rotation over a
     block from phase 0. The first ``RAMP_STRETCH`` samples by a rotator, each later stretch as

@@ -15,7 +15,7 @@ result does not depend on how the input stream was chunked.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import kernel
 
 
 def kernel_table(g, ntaps: int, oversample: int) -> np.ndarray:
@@ -42,7 +42,7 @@ def windowed_sinc_table(ntaps: int, oversample: int, kaiser_beta: float = 7.0) -
     return kernel_table(g, ntaps, oversample)
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _fir_interp_kernel(x, x_start, m0, m1, step, offset, table, oversample, ntaps):
     out = np.empty(m1 - m0, dtype=np.complex64)
     nx = x.size

@@ -18,7 +18,7 @@ runs (same formulas, one symbol at a time, no [n, 8] temporaries), tested agains
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import kernel
 
 BITS_PER_SYMBOL = 3
 _K = np.arange(8)
@@ -70,7 +70,7 @@ def psk8_llr_fast(y: np.ndarray, noise_var: float, exact: bool = True) -> np.nda
 _SHARED_EXP_RANGE = np.float32(-80.0)
 
 
-@njit(cache=True, boundscheck=False)
+@kernel(cache=True, boundscheck=False)
 def _psk8_llr_kernel(y, inv_n0, exact, points, label_bits, out):  # pragma: no cover - compiled
     # exact: the eight exp(metric - max) are shared by the three bits (8 exps and 3 logs a symbol
     # instead of 24 and 6); a bit whose class lies further below the best point than float32's

@@ -10,13 +10,13 @@ signs where it is 1); this module only provides the sequence.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import kernel
 
 DVB_SEED = 0b100101010000000
 """r1..r15 = 100101010000000, r1 as the most significant of 15 bits."""
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _prbs_kernel(n: int, seed: int) -> np.ndarray:
     out = np.empty(n, dtype=np.uint8)
     s = seed & 0x7FFF

@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import inline, kernel
 
 from chaincast.sdr.interp import windowed_sinc_table
 
@@ -138,7 +138,7 @@ def polyphase_bank(table: np.ndarray, oversample: int, ntaps: int) -> tuple[np.n
 _BANK, _BANK_STEP = polyphase_bank(_TABLE, INTERP_OVERSAMPLE, INTERP_TAPS)
 
 
-@njit(cache=True, inline="always", fastmath=True)
+@inline(cache=True, inline="always", fastmath=True)
 def _interp(x, u, bank, bank_step, oversample, ntaps):  # pragma: no cover - compiled
     uu = u + ntaps / 2.0
     k = np.int64(np.floor(uu))
@@ -158,7 +158,7 @@ def _interp(x, u, bank, bank_step, oversample, ntaps):  # pragma: no cover - com
 # fastmath: the tap sums in any order (no NaN or inf reaches the loop). The loop is inlined into
 # one kernel per mode so that ``delayed`` is a constant there: a run-time choice between the two
 # next positions would keep the delayed loop waiting for this symbol's error all the same.
-@njit(cache=True, fastmath=True, inline="always")
+@inline(cache=True, fastmath=True, inline="always")
 def _gardner_loop(x, state, sps, k1, k2, max_rate, power_alpha, delayed, bank, bank_step, oversample, ntaps):  # pragma: no cover - compiled
     n = x.size
     nmax = int(n / sps) + 2
@@ -211,12 +211,12 @@ def _gardner_loop(x, state, sps, k1, k2, max_rate, power_alpha, delayed, bank, b
     return sym[:count], pos[:count]
 
 
-@njit(cache=True, fastmath=True, nogil=True)
+@kernel(cache=True, fastmath=True, nogil=True)
 def _gardner_kernel(x, state, sps, k1, k2, max_rate, power_alpha, bank, bank_step, oversample, ntaps):  # pragma: no cover - compiled
     return _gardner_loop(x, state, sps, k1, k2, max_rate, power_alpha, False, bank, bank_step, oversample, ntaps)
 
 
-@njit(cache=True, fastmath=True, nogil=True)
+@kernel(cache=True, fastmath=True, nogil=True)
 def _gardner_kernel_delayed(x, state, sps, k1, k2, max_rate, power_alpha, bank, bank_step, oversample, ntaps):  # pragma: no cover - compiled
     return _gardner_loop(x, state, sps, k1, k2, max_rate, power_alpha, True, bank, bank_step, oversample, ntaps)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import kernel
 
 from chaincast.fec.wire.plheader import Pls
 from chaincast.fec.wire.profile import SLOT_SYMBOLS
@@ -376,7 +376,7 @@ def refine_phase_with_reference(payload: np.ndarray, reference: np.ndarray, nois
     return out.astype(np.complex64)
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _kalman_rts(t, z, r, gated, walk_var, gate):  # pragma: no cover - compiled
     """Random-walk Kalman filter + Rauch-Tung-Striebel smoother: observations z (variance r) at
     times t (sorted); an observation with ``gated`` set is skipped when its innovation exceeds
@@ -484,7 +484,7 @@ def _derotate_reference(y, t_c, ph_c, amp_c, w_before, w_after):
     return y * np.exp(-1j * phase) / amp, phase
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _derotate(y, t_c, ph_c, amp_c, w_before, w_after):  # pragma: no cover - compiled
     """(g complex128[n], phase float64[n]): y[t] exp(-j phase(t)) / amp(t), the phase and the
     amplitude linear between the known segments' centres ``t_c`` (values ``ph_c``, ``amp_c``),

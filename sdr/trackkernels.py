@@ -15,7 +15,7 @@ frequencies in cycles per symbol, phases in radians, times in symbols from the f
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import inline, kernel
 
 SMALL_ANGLE = 0.25
 """rad: under this a rotation's exp(j c) is its Taylor series to c^8 (error < 1e-10), above it
@@ -55,7 +55,7 @@ def segment_phases_reference(y, starts, lengths, known, f_init, prior_centres, p
     return np.array(t_c, np.float64), np.array(ph_c, np.float64), np.array(amp_c, np.float64)
 
 
-@njit(cache=True, nogil=True)
+@inline(cache=True, nogil=True)
 def _correlate_segment(y, st, n, known, offset, f, centre):  # pragma: no cover - compiled
     """sum_k y[st + k] conj(known[offset + k]) exp(-j 2 pi f (st + k - centre)), by a rotator
     (a segment is at most a header's 192 symbols: no drift worth a resync)."""
@@ -69,13 +69,13 @@ def _correlate_segment(y, st, n, known, offset, f, centre):  # pragma: no cover 
     return acc
 
 
-@njit(cache=True, nogil=True)
+@inline(cache=True, nogil=True)
 def _wrapped(x):  # pragma: no cover - compiled
     """x in (-pi, pi], as np.angle(np.exp(1j * x))."""
     return np.arctan2(np.sin(x), np.cos(x))
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def segment_phases(y, starts, lengths, known, f_init, prior_centres, prior_sds):  # pragma: no cover - compiled
     """Each known segment's centre (symbols), unwrapped phase (rad) and amplitude, float64[m]
     each: the ML phase arg sum y conj(known) of segment i, correlated at the running frequency
@@ -130,7 +130,7 @@ def segment_amplitudes_reference(y, starts, lengths, known, f):
     return amps
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def segment_amplitudes(y, starts, lengths, known, f):  # pragma: no cover - compiled
     """float64[m]: |sum y conj(known) exp(-j 2 pi f k)| / n of each known segment (k from 0 in
     each): its coherent amplitude with the frequency ``f`` removed."""
@@ -152,7 +152,7 @@ def slot_power_sums_reference(y, index, power, ramp):
     return (p.reshape(slots, ramp.size) @ ramp), float(np.sum(np.abs(p) ** 2))
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def slot_power_sums(y, index, power, ramp):  # pragma: no cover - compiled
     """(z complex128[slots], energy): z[s] = sum_k y[index[s L + k]]^power ramp[k] over slots of
     L = ramp.size symbols (the whole ones in ``index``), and sum |y^power|^2 over them. ``power``
@@ -182,7 +182,7 @@ def slot_means_reference(index, values, width):
     return idx.mean(axis=1), values[idx].mean(axis=1)
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def slot_means(index, values, width):  # pragma: no cover - compiled
     """(float64[slots], float64[slots]): over each whole slot of ``width`` entries of ``index``,
     the mean of the indices and the mean of ``values`` at them."""
@@ -209,7 +209,7 @@ def rotate_slots_reference(p, correction, width):
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def rotate_slots(p, correction, width):  # pragma: no cover - compiled
     """complex128[n]: p with each whole slot s of ``width`` symbols turned by -correction[s] (rad)."""
     out = p.copy()
@@ -224,7 +224,7 @@ def rotate_reference(y, angle):
     return y * np.exp(1j * angle)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@kernel(cache=True, nogil=True, fastmath=True)
 def rotate(y, angle):  # pragma: no cover - compiled
     """complex128[n]: y[k] exp(j angle[k]) (rad). The angles are mostly small (the NCO's frequency
     changes within a frame by hertz): when all are under ``SMALL_ANGLE``, the Taylor series

@@ -76,7 +76,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
+from chaincast.fec.kernels import inline, kernel
 
 from chaincast.fec.ldpc.codes import LdpcCode, check_adjacency, syndrome
 
@@ -154,7 +154,7 @@ def quantise_llr_reference(llr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(scaled, -MAX_CHANNEL, MAX_CHANNEL).astype(np.int16))
 
 
-@njit(cache=True, boundscheck=False, nogil=True)
+@kernel(cache=True, boundscheck=False, nogil=True)
 def _quantise(x, scale, bound, out):  # pragma: no cover - compiled
     for i in range(x.size):
         v = np.rint(x[i] * scale)
@@ -249,7 +249,7 @@ def decode(code: LdpcCode, llr: np.ndarray, max_iterations: int = DEFAULT_MAX_IT
     return _result(code, out, stopped, iterations, zero_posterior, max_iterations)
 
 
-@njit(cache=True, boundscheck=False, nogil=True)
+@inline(cache=True, boundscheck=False, nogil=True)
 def _load_slot(llr, frame, slot, post, min1, min2, slot_frame, slot_iter, keep_sign):  # pragma: no cover - compiled
     for v in range(llr.shape[1]):
         post[v, slot] = llr[frame, v]
@@ -262,7 +262,7 @@ def _load_slot(llr, frame, slot, post, min1, min2, slot_frame, slot_iter, keep_s
     keep_sign[slot] = 0  # the edge signs are the previous frame's: no self-correction in iteration 1
 
 
-@njit(cache=True, boundscheck=False, nogil=True)
+@kernel(cache=True, boundscheck=False, nogil=True)
 def _layered_kernel(llr, ptr, bits, max_iter, alpha, offset, self_correct, abandon_after, abandon_checks, width, out,
                     out_iter, out_stopped, out_zero):  # pragma: no cover - compiled
     # llr: int16[frames, n] (quantise_llr); offset in fixed-point units. The inner loops run over
@@ -409,7 +409,7 @@ def _layered_kernel(llr, ptr, bits, max_iter, alpha, offset, self_correct, aband
     return 0
 
 
-@njit(cache=True, boundscheck=False, nogil=True)
+@kernel(cache=True, boundscheck=False, nogil=True)
 def _layered_kernel_32(llr, ptr, bits, max_iter, alpha, offset, self_correct, abandon_after, abandon_checks, out,
                        out_iter, out_stopped, out_zero):  # pragma: no cover - compiled
     # LLVM inlines the kernel here and propagates w = 32: about 30% faster than a runtime width
