@@ -6,9 +6,11 @@ channel`): mainnet blocks 0..438 in QPSK 3/5 at Es/N0 4 dB and 2.5 dB (the peers
 gr-dvbs2rx 8.9x on one core, leandvb 14x on two), noise alone (the receiver searching), and 8PSK
 2/3 at 8 dB. For each: the receive loop's own real-time factor (rx's `--json`: seconds of signal
 / seconds in the loop), the process's (seconds of signal / wall time from spawn to exit: imports,
-numba's cache, libbitcoinkernel and exit included), and the peak RSS (wait4's ru_maxrss).
-Start-up: `chaincast rx --help` to exit, and a cold first run (an empty numba cache) against a
-warm one on a short recording.
+numba's cache, libbitcoinkernel and exit included), and the peak RSS (the process's VmHWM). With
+the kernels compiled ahead of time (``chaincast.fec.kernels``), the 4 dB workload once more with
+``CHAINCAST_JIT=1`` (numba's just-in-time kernels), for comparison. Start-up: `chaincast rx
+--help` to exit, and a cold first run (an empty numba cache) against a warm one on a short
+recording.
 
 Writes bench-out/rx_speed.json and prints a table with the targets beside the figures.
 """
@@ -27,6 +29,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from chaincast.fec import kernels
 
 REPO = Path(__file__).resolve().parents[2]
 MAINNET = REPO.parent / "shared" / "data" / "blocks" / "bitcoinj" / "first-100k-blocks.dat"
@@ -155,10 +159,10 @@ def receive(recording: Path, cores: str, datadir: Path, env: dict | None = None)
             "frames_ok": report["frames_ok"], "frames_failed": report["frames_failed"], "tip": report["tip_height"]}
 
 
-def median_runs(recording: Path, cores: str, datadir: Path) -> dict:
-    threads = str(len(cores.split(",")))
-    receive(recording, cores, datadir, {"NUMBA_NUM_THREADS": threads})  # warm: numba's cache, the page cache
-    runs = [receive(recording, cores, datadir, {"NUMBA_NUM_THREADS": threads}) for _ in range(REPEATS)]
+def median_runs(recording: Path, cores: str, datadir: Path, env: dict | None = None) -> dict:
+    env = {"NUMBA_NUM_THREADS": str(len(cores.split(","))), **(env or {})}
+    receive(recording, cores, datadir, env)  # warm: numba's cache, the page cache
+    runs = [receive(recording, cores, datadir, env) for _ in range(REPEATS)]
     air = runs[0]["air_s"]
     return {"air_s": air, "process_x": statistics.median(air / r["process_s"] for r in runs),
             "loop_x": statistics.median(air / r["loop_s"] for r in runs),
@@ -199,13 +203,18 @@ def main() -> int:
         print("making the workloads ...", file=sys.stderr)
         workloads = make_workloads(folder)
         results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{cpu_model()}, {platform.machine()}, {os.cpu_count()} cores",
-                         "air_s_target": AIR_S, "workloads": {}}
+                         "air_s_target": AIR_S, "workloads": {},
+                         "kernels": "ahead of time" if kernels.ahead_of_time() else "just in time"}
         for name, recording in workloads.items():
             for cores, label in ((ONE_CORE, "one core"), (TWO_CORES, "two cores")):
                 if label == "two cores" and name != "qpsk-3/5 4 dB":
                     continue
                 print(f"rx {name}, {label} ...", file=sys.stderr)
                 results["workloads"][f"{name}, {label}"] = median_runs(recording, cores, folder / "datadir")
+        if kernels.ahead_of_time():  # the same receiver with numba's just-in-time kernels, for comparison
+            print("rx qpsk-3/5 4 dB, one core, just in time ...", file=sys.stderr)
+            results["workloads"]["qpsk-3/5 4 dB, one core, CHAINCAST_JIT=1"] = median_runs(
+                workloads["qpsk-3/5 4 dB"], ONE_CORE, folder / "datadir", {"CHAINCAST_JIT": "1"})
         short = folder / "short.sigmf-meta"  # the first 2 s of the 4 dB workload: start-up dominates
         shutil.copy(workloads["qpsk-3/5 4 dB"], short)
         with open(workloads["qpsk-3/5 4 dB"].with_suffix(".sigmf-data"), "rb") as f:
@@ -225,9 +234,9 @@ def print_table(results: dict) -> None:
         rows.append((f"rx {name}", f"{r['process_x']:.2f}x", f"{r['loop_x']:.2f}x",
                      f">= {target:g}x" if target else "", holds,
                      f"{r['frames_ok']} ok / {r['frames_failed']} failed, tip {r['tip']}, peak {r['peak_rss_mb']:.0f} MiB"))
-    peak = max(r["peak_rss_mb"] for r in results["workloads"].values())
+    peak = max(r["peak_rss_mb"] for name, r in results["workloads"].items() if "CHAINCAST_JIT" not in name)
     rows.append(("peak RSS, any workload", f"{peak:.0f} MiB", "", f"<= {RSS_TARGET_MB:g} MiB",
-                 "yes" if peak <= RSS_TARGET_MB else f"no ({peak / RSS_TARGET_MB:.1f}x)", "VmHWM of the rx process"))
+                 "yes" if peak <= RSS_TARGET_MB else f"no ({peak / RSS_TARGET_MB:.1f}x)", "VmHWM of the rx process (the comparison run excepted)"))
     s = results["startup"]
     rows.append(("rx --help", f"{s['rx_help_s']:.3f} s", "", f"<= {HELP_TARGET_S:g} s",
                  "yes" if s["rx_help_s"] <= HELP_TARGET_S else "no", "spawn to exit, median of 7"))
@@ -248,8 +257,8 @@ def print_table(results: dict) -> None:
                      "yes" if rss <= RSS_TARGET_MB else f"no ({rss / RSS_TARGET_MB:.1f}x)",
                      f"{chain['rx_peak_rss_empty_state_mb']:.0f} MiB on an empty state file; the chain itself "
                      f"{chain['chain_nbytes_mb']:.0f} MiB ({chain['bytes_per_header']:.0f} B a header)"))
-    print(f"\nchaincast rx speed ({results['date']}, {results['machine']}; process = signal seconds / wall seconds "
-          f"spawn to exit; loop = rx's own --json figure)\n")
+    print(f"\nchaincast rx speed ({results['date']}, {results['machine']}; kernels {results['kernels']}; process = "
+          f"signal seconds / wall seconds spawn to exit; loop = rx's own --json figure)\n")
     print("| measure | process | loop | target | holds | note |\n|---|---:|---:|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
