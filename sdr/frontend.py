@@ -195,7 +195,6 @@ class FrontEnd:
         return rotate(np.ascontiguousarray(y, np.complex128), correction), f_ref
 
 
-
 RAMP_STRETCH = 1024
 """Samples of the NCO ramp made by a rotator; the rest of the ramp is those times each stretch's
 exact start phase (float64 rounding leaves the rotator ~1e-13 off after 1024 steps)."""
