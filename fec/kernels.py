@@ -77,6 +77,11 @@ def ahead_of_time() -> bool:
     return _COMPILED is not None
 
 
+def kernels_mode() -> str:
+    """"ahead-of-time" or "just-in-time": what rx reports (a stale or missing build shows here)."""
+    return "ahead-of-time" if ahead_of_time() else "just-in-time"
+
+
 def compiled_kernels() -> list[str]:
     """Export names of the kernels running ahead-of-time code in this process."""
     return sorted(name for name in REGISTRY if _COMPILED is not None and name in _SPECS

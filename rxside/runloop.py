@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
+from chaincast.fec.kernels import kernels_mode
 from chaincast.rxside.live import InputLevel, LiveInput
 from chaincast.rxside.receiver import Receiver, ReceiveReport
 from chaincast.rxside.source import FileSource, raw_to_complex
@@ -96,7 +97,7 @@ def receive_live(receiver: Receiver, live_input: LiveInput, sink_delivery, log, 
     display = status_output(status_interval_s)
     last_status, fed = 0.0, False
     log("start", source=live_input.name, sample_rate_hz=rate, datatype=live_input.datatype,
-        overflow=live_input.ring.overflow, ring_samples=live_input.ring.capacity_samples)
+        overflow=live_input.ring.overflow, ring_samples=live_input.ring.capacity_samples, kernels=kernels_mode())
     live_input.start()
     try:
         for segment in live_input.segments(chunk):

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from chaincast.fec.kernels import kernels_mode
 from chaincast.fec.wire.profile import DEFAULT_PROFILE, PROFILES, Profile
 from chaincast.fec.wire.recording import RecordingInfo
 from chaincast.rxside.bitcoind import DEFAULT_RPC_PORTS, BitcoinRpc
@@ -250,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     if frames_log:
         frames_log.close()
-    result = report.as_dict() | {"wall_s": round(wall_s, 3), "realtime_factor": round(report.duration_s / wall_s, 2) if wall_s else None}
+    result = report.as_dict() | {"wall_s": round(wall_s, 3), "realtime_factor": round(report.duration_s / wall_s, 2) if wall_s else None,
+                                 "kernels": kernels_mode()}
     result |= input_figures(live_input, receiver, stop)
     sink_stats = delivery.sink_stats if sink is not None else None
     if sink_stats is not None:

@@ -27,17 +27,26 @@ def _python(code: str, **env) -> str:
     return run.stdout
 
 
-@needs_compiler
-def test_a_reception_runs_the_compiled_kernels_without_numba(tmp_path):
+def _receive(datadir, **env) -> tuple[dict, list[str]]:
+    """rx --json on the golden recording in a fresh interpreter: (its JSON, what it says of the kernels)."""
     out = _python(
         "import sys; from chaincast.txside.launcher import main\n"
-        f"sys.argv = ['chaincast', 'rx', {str(GOLDEN)!r}, '--chain', 'regtest', '--datadir', {str(tmp_path)!r}, '--no-state']\n"
+        f"sys.argv = ['chaincast', 'rx', {str(GOLDEN)!r}, '--chain', 'regtest', '--datadir', {str(datadir)!r}, '--no-state', '--json']\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "from chaincast.fec import kernels\n"
-        "print('compiled', len(kernels.compiled_kernels()), 'numba', 'numba' in sys.modules)")
-    assert "tip 5 " in out
-    last = out.strip().splitlines()[-1].split()
-    assert int(last[1]) >= 20 and last[3] == "False", last
+        "print('compiled', len(kernels.compiled_kernels()), 'numba', 'numba' in sys.modules)", **env)
+    lines = out.strip().splitlines()
+    return json.loads(lines[-2]), lines[-1].split()
+
+
+@needs_compiler
+def test_a_reception_runs_the_compiled_kernels_without_numba(tmp_path):
+    report, kernels_said = _receive(tmp_path / "aot")
+    assert report["tip_height"] == 5 and report["kernels"] == "ahead-of-time"
+    assert int(kernels_said[1]) >= 20 and kernels_said[3] == "False", kernels_said
+    report, kernels_said = _receive(tmp_path / "jit", CHAINCAST_JIT="1")
+    assert report["tip_height"] == 5 and report["kernels"] == "just-in-time"
+    assert kernels_said[1:] == ["0", "numba", "True"], kernels_said
 
 
 def test_a_call_with_other_argument_types_runs_the_jit_kernel_instead_of_crashing():
