@@ -232,63 +232,68 @@ def run(args: argparse.Namespace) -> int:
         print(f"chaincast rx: warning: {warning}", file=sys.stderr)
     stop = StopSignals(log)
     started = time.perf_counter()
+    # the handlers stay until rx has closed its files and printed its summary: a SIGINT that comes
+    # while it finishes (the source ended, or a first SIGINT stopped it) is one more request to
+    # stop, not a KeyboardInterrupt halfway through closing the datadir and the state file
     try:
-        if spec.live:
-            stop.on_stop(live_input.stop)
-            report = receive_live(receiver, live_input, delivery if sink is not None else None, log, metrics,
-                                  args.status_interval, args.seconds)
+        try:
+            if spec.live:
+                stop.on_stop(live_input.stop)
+                report = receive_live(receiver, live_input, delivery if sink is not None else None, log, metrics,
+                                      args.status_interval, args.seconds)
+            else:
+                report = receive_file(receiver, source, first_sample, delivery if sink is not None else None, stop, metrics)
+        finally:
+            if live_input is not None:
+                live_input.join(2.0)
+            if metrics is not None:
+                metrics.close()
+        wall_s = time.perf_counter() - started
+        delivery.close()
+        if store is not None:
+            store.close()
+        if frames_log:
+            frames_log.close()
+        result = report.as_dict() | {"wall_s": round(wall_s, 3), "realtime_factor": round(report.duration_s / wall_s, 2) if wall_s else None,
+                                     "kernels": kernels_mode()}
+        result |= input_figures(live_input, receiver, stop)
+        sink_stats = delivery.sink_stats if sink is not None else None
+        if sink_stats is not None:
+            result |= sink_stats.as_dict()
+        if args.json:
+            print(json.dumps(result))
         else:
-            report = receive_file(receiver, source, first_sample, delivery if sink is not None else None, stop, metrics)
+            print(
+                f"{report.frames_ok} frames ok, {report.frames_failed} failed, {report.header_failures} header failures, "
+                f"lock acquired {report.lock_acquisitions}x; "
+                f"{report.objects_complete} objects; {report.blocks_validated} blocks validated, "
+                f"{report.blocks_rejected} rejected, {report.blocks_known} already known, {report.blocks_waiting} waiting for a parent\n"
+                f"tip {report.tip_height} {report.tip_hash}"
+                + (f", headers to {report.headers_height}" if report.headers_height >= 0 else "")
+                + (f", the broadcast's tip {report.broadcast_tip_height}" if report.broadcast_tip_height >= 0 else "")
+                + ("  (" if report.esn0_db is None else f"  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, ")
+                + f"{report.duration_s:.2f} s of signal in {wall_s:.2f} s)"
+            )
+            if report.files_saved or report.files_rejected or report.files_known:
+                why = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(report.files_rejected_why.items()))
+                print(f"files and messages: {report.files_saved} saved in {inbox.directory}, {report.files_known} already there, "
+                      f"{report.files_rejected} dropped" + (f" ({why})" if why else "")
+                      + ("" if broadcaster_key else "; no --broadcaster-key, so none can be verified"))
+            if sink_stats is not None:
+                reached = "not reached" if sink_stats.sink_height is None else f"chain handed over up to {sink_stats.sink_height}"
+                print(f"sink {sink_stats.sink} {sink_stats.sink_target}: {sink_stats.sink_delivered} blocks delivered, "
+                      f"{sink_stats.sink_known} already there, {sink_stats.sink_refused} refused; {reached}")
+        if report.index_wrong_chain:
+            print(f"chaincast rx: warning: {report.index_wrong_chain} chain indexes on the air name another chain's "
+                  f"genesis block than --chain {args.chain}'s", file=sys.stderr)
+        if sink_stats is not None and sink_stats.sink_refused:
+            print(f"chaincast rx: warning: the sink refused {sink_stats.sink_refused} blocks libbitcoinkernel validated "
+                  f"(first: {sink_stats.sink_first_refusal}); they are offered again on the next run", file=sys.stderr)
+        if sink_stats is not None and sink_stats.sink_pending != 0:
+            waiting = "its blocks" if sink_stats.sink_pending is None else f"{sink_stats.sink_pending} blocks"
+            print(f"chaincast rx: {sink_stats.sink} sink unavailable ({sink_stats.sink_error}); {waiting} wait in "
+                  f"{delivery.chain_dir} and go to it on the next run", file=sys.stderr)
+            return EXIT_SINK_PENDING
+        return 0
     finally:
         stop.restore()
-        if live_input is not None:
-            live_input.join(2.0)
-        if metrics is not None:
-            metrics.close()
-    wall_s = time.perf_counter() - started
-    delivery.close()
-    if store is not None:
-        store.close()
-    if frames_log:
-        frames_log.close()
-    result = report.as_dict() | {"wall_s": round(wall_s, 3), "realtime_factor": round(report.duration_s / wall_s, 2) if wall_s else None,
-                                 "kernels": kernels_mode()}
-    result |= input_figures(live_input, receiver, stop)
-    sink_stats = delivery.sink_stats if sink is not None else None
-    if sink_stats is not None:
-        result |= sink_stats.as_dict()
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(
-            f"{report.frames_ok} frames ok, {report.frames_failed} failed, {report.header_failures} header failures, "
-            f"lock acquired {report.lock_acquisitions}x; "
-            f"{report.objects_complete} objects; {report.blocks_validated} blocks validated, "
-            f"{report.blocks_rejected} rejected, {report.blocks_known} already known, {report.blocks_waiting} waiting for a parent\n"
-            f"tip {report.tip_height} {report.tip_hash}"
-            + (f", headers to {report.headers_height}" if report.headers_height >= 0 else "")
-            + (f", the broadcast's tip {report.broadcast_tip_height}" if report.broadcast_tip_height >= 0 else "")
-            + ("  (" if report.esn0_db is None else f"  (Es/N0 {report.esn0_db} dB, CFO {report.cfo_hz} Hz, ")
-            + f"{report.duration_s:.2f} s of signal in {wall_s:.2f} s)"
-        )
-        if report.files_saved or report.files_rejected or report.files_known:
-            why = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(report.files_rejected_why.items()))
-            print(f"files and messages: {report.files_saved} saved in {inbox.directory}, {report.files_known} already there, "
-                  f"{report.files_rejected} dropped" + (f" ({why})" if why else "")
-                  + ("" if broadcaster_key else "; no --broadcaster-key, so none can be verified"))
-        if sink_stats is not None:
-            reached = "not reached" if sink_stats.sink_height is None else f"chain handed over up to {sink_stats.sink_height}"
-            print(f"sink {sink_stats.sink} {sink_stats.sink_target}: {sink_stats.sink_delivered} blocks delivered, "
-                  f"{sink_stats.sink_known} already there, {sink_stats.sink_refused} refused; {reached}")
-    if report.index_wrong_chain:
-        print(f"chaincast rx: warning: {report.index_wrong_chain} chain indexes on the air name another chain's "
-              f"genesis block than --chain {args.chain}'s", file=sys.stderr)
-    if sink_stats is not None and sink_stats.sink_refused:
-        print(f"chaincast rx: warning: the sink refused {sink_stats.sink_refused} blocks libbitcoinkernel validated "
-              f"(first: {sink_stats.sink_first_refusal}); they are offered again on the next run", file=sys.stderr)
-    if sink_stats is not None and sink_stats.sink_pending != 0:
-        waiting = "its blocks" if sink_stats.sink_pending is None else f"{sink_stats.sink_pending} blocks"
-        print(f"chaincast rx: {sink_stats.sink} sink unavailable ({sink_stats.sink_error}); {waiting} wait in "
-              f"{delivery.chain_dir} and go to it on the next run", file=sys.stderr)
-        return EXIT_SINK_PENDING
-    return 0

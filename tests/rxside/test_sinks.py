@@ -254,3 +254,32 @@ def test_the_double_answers_as_bitcoin_core_does(tmp_path, chain, forged):
         assert statuses["unknown"][0] == 404 and statuses["out-of-range"][0] == 500
         assert json.loads(statuses["out-of-range"][2]) == {"result": None, "error": {"code": -8, "message": "Block height out of range"}, "id": 1}
         assert statuses["no-login"][:2] == (401, 'Basic realm="jsonrpc"')
+
+
+def test_a_sigint_while_rx_finishes_is_a_request_to_stop_not_a_traceback(tmp_path, recording):
+    # rx has read the whole recording and waits (--sink-wait) for a node that is down: a SIGINT then
+    # comes while it finishes. It must finish as it would have (blocks kept for the next run, its
+    # summary printed, EX_TEMPFAIL), not die of a KeyboardInterrupt halfway through closing its files.
+    import signal
+
+    node = BitcoindDouble(tmp_path / "node", user="u", password="p")
+    node.start()
+    node.stop()  # a port nobody listens on
+    proc = subprocess.Popen([CHAINCAST, "rx", str(recording), "--chain", "regtest", "--datadir", str(tmp_path / "rx"),
+                             "--json", "--sink", "rpc", "--rpc-url", node.url, "--rpc-user", "u", "--rpc-password", "p",
+                             "--sink-wait", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ | {"HOME": str(tmp_path)})
+    deadline, size, steady_since = time.monotonic() + 120, -1, time.monotonic()
+    while time.monotonic() < deadline:  # blocks reach the datadir as the recording is read
+        now = sum(f.stat().st_size for f in (tmp_path / "rx").rglob("blk*.dat"))
+        if now != size:
+            size, steady_since = now, time.monotonic()
+        elif size > 0 and time.monotonic() - steady_since > 3.0:
+            break  # nothing written for 3 s: the recording is read, rx waits for the node
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["tip_height"] == 206 and report["stopped_by"] == "SIGINT" and report["sink_delivered"] == 0
